@@ -1,0 +1,102 @@
+"""All SQL of the read path: sums over ``agent_usage_daily``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Row, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nexus_crm.models import RESPONSE_TIME_BUCKETS, Customer, UsageTierLimit, agent_usage_daily
+
+D = agent_usage_daily.c
+
+
+def _in_window(start: date, end: date) -> Any:
+    return D.day.between(start, end)
+
+
+def _rollup_columns() -> list[Any]:
+    return [
+        func.sum(D.interactions).label("interactions"),
+        func.sum(D.tokens).label("tokens"),
+        func.count(func.distinct(D.user_id)).label("users"),
+        func.sum(D.response_time_sum_ms).label("rt_sum"),
+        func.max(D.response_time_max_ms).label("rt_max"),
+        *(func.sum(D[b]).label(b) for b in RESPONSE_TIME_BUCKETS),
+    ]
+
+
+async def agent_rollup(
+    session: AsyncSession, start: date, end: date, user_id: str | None = None
+) -> Sequence[Row[Any]]:
+    """Per-agent sums (with histograms) over a window, optionally for one customer."""
+    stmt = select(D.agent_id, *_rollup_columns()).where(_in_window(start, end))
+    if user_id is not None:
+        stmt = stmt.where(D.user_id == user_id)
+    return list((await session.execute(stmt.group_by(D.agent_id).order_by(D.agent_id))).all())
+
+
+async def active_users(session: AsyncSession, start: date, end: date) -> int:
+    """Distinct customers with any use in a window."""
+    stmt = select(func.count(func.distinct(D.user_id))).where(_in_window(start, end))
+    return int(await session.scalar(stmt) or 0)
+
+
+async def tier_rollup(session: AsyncSession, start: date, end: date) -> Sequence[Row[Any]]:
+    """Use per customers' current tier over a window."""
+    tier = func.coalesce(Customer.tier, "unknown").label("tier")
+    stmt = (
+        select(
+            tier,
+            func.count(func.distinct(D.user_id)).label("users"),
+            func.sum(D.interactions).label("interactions"),
+            func.sum(D.tokens).label("tokens"),
+        )
+        .select_from(agent_usage_daily.outerjoin(Customer, Customer.user_id == D.user_id))
+        .where(_in_window(start, end))
+        .group_by(tier)
+        .order_by(tier)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def customer_with_tier(
+    session: AsyncSession, user_id: str
+) -> tuple[Customer, UsageTierLimit | None] | None:
+    """A customer and its tier's limits."""
+    stmt = (
+        select(Customer, UsageTierLimit)
+        .outerjoin(UsageTierLimit, UsageTierLimit.tier == Customer.tier)
+        .where(Customer.user_id == user_id)
+    )
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def customer_totals(
+    session: AsyncSession, user_id: str, start: date, end_exclusive: date
+) -> tuple[int, int]:
+    """A customer's (tokens, interactions) with ``start <= day < end_exclusive``."""
+    stmt = select(func.coalesce(func.sum(D.tokens), 0), func.coalesce(func.sum(D.interactions), 0))
+    stmt = stmt.where(D.user_id == user_id, D.day >= start, D.day < end_exclusive)
+    row = (await session.execute(stmt)).one()
+    return int(row[0]), int(row[1])
+
+
+async def customer_daily(
+    session: AsyncSession, user_id: str, start: date, end: date
+) -> Sequence[Row[Any, Any, Any]]:
+    """A customer's per-day sums in a window."""
+    stmt = (
+        select(
+            D.day,
+            func.sum(D.interactions).label("interactions"),
+            func.sum(D.tokens).label("tokens"),
+        )
+        .where(D.user_id == user_id, _in_window(start, end))
+        .group_by(D.day)
+    )
+    return list((await session.execute(stmt)).all())

@@ -1,0 +1,43 @@
+"""Read API: insights and customer usage."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from nexus_crm.analytics import service
+from nexus_crm.analytics.schemas import CustomerUsage, Insights
+from nexus_crm.db import transaction
+from nexus_crm.deps import AppSettings, ReadKey, Sessions
+from nexus_crm.kit.time import local_day, utcnow
+
+router = APIRouter(tags=["analytics"])
+
+
+@router.get("/insights", response_model=Insights)
+async def get_insights(
+    _: ReadKey,
+    sessions: Sessions,
+    settings: AppSettings,
+    days: Annotated[int, Query(ge=1, le=service.MAX_DAYS)] = 7,
+) -> Insights:
+    """Interactions, tokens, active users and response times over the last N days."""
+    today = local_day(utcnow(), settings.tz)
+    async with transaction(sessions) as session:
+        return await service.get_insights(
+            session, days=days, today=today, timezone=settings.timezone
+        )
+
+
+@router.get("/customers/{user_id}", response_model=CustomerUsage)
+async def get_customer(
+    _: ReadKey,
+    sessions: Sessions,
+    settings: AppSettings,
+    user_id: Annotated[str, Path(min_length=1, max_length=128)],
+) -> CustomerUsage:
+    """A customer's tier, billing-period usage against limits and daily series."""
+    today = local_day(utcnow(), settings.tz)
+    async with transaction(sessions) as session:
+        return await service.get_customer_usage(session, user_id=user_id, today=today)

@@ -1,0 +1,93 @@
+"""What the read API answers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, Field
+
+
+class Window(BaseModel):
+    """The days a figure covers, inclusive, in the configured time zone."""
+
+    start: date
+    end: date
+    days: int
+    timezone: str
+
+
+class Totals(BaseModel):
+    """Totals over a window."""
+
+    interactions: int
+    tokens: int
+    active_users: int
+    avg_response_time_ms: float | None
+    p95_response_time_ms: float | None = Field(
+        description="from a response-time histogram; exact to within one bucket"
+    )
+
+
+class AgentUsage(BaseModel):
+    """One agent's use over a window."""
+
+    agent_id: str
+    interactions: int
+    tokens: int
+    users: int
+    avg_response_time_ms: float | None
+    p95_response_time_ms: float | None
+    max_response_time_ms: int
+
+
+class TierUsage(BaseModel):
+    """Use by customers grouped by their current tier."""
+
+    tier: str
+    users: int
+    interactions: int
+    tokens: int
+
+
+class Insights(BaseModel):
+    """Usage insights for the last N days."""
+
+    window: Window
+    totals: Totals
+    agents: list[AgentUsage]
+    tiers: list[TierUsage]
+
+
+class PeriodUsage(BaseModel):
+    """A customer's use of the current billing period against the tier's limits."""
+
+    period_start: date
+    period_end: date = Field(description="first day of the next period (exclusive)")
+    tokens_used: int
+    interactions_used: int
+    token_limit: int
+    interaction_limit: int
+    tokens_percentage: float
+    interactions_percentage: float
+    usage_percentage: float = Field(description="max of the two percentages")
+
+
+class DailyPoint(BaseModel):
+    """One day of a customer's use."""
+
+    day: date
+    interactions: int
+    tokens: int
+
+
+class CustomerUsage(BaseModel):
+    """A customer's subscription, usage against limits and recent daily series."""
+
+    user_id: str
+    tier: str
+    status: str
+    email: str | None
+    name: str | None
+    usage: PeriodUsage
+    agents: list[AgentUsage] = Field(description="per-agent use in the current period")
+    daily: list[DailyPoint] = Field(description="the last 30 days, oldest first, zero-filled")

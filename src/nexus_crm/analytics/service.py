@@ -1,0 +1,158 @@
+"""Analytics services: insights over a window and a customer's usage against limits."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nexus_crm.analytics import repository as repo
+from nexus_crm.analytics.schemas import (
+    AgentUsage,
+    CustomerUsage,
+    DailyPoint,
+    Insights,
+    PeriodUsage,
+    TierUsage,
+    Totals,
+    Window,
+)
+from nexus_crm.errors import InvalidInput, NotFound
+from nexus_crm.kit.histogram import quantile
+from nexus_crm.kit.time import billing_period, days_back, local_day
+from nexus_crm.models import RESPONSE_TIME_BOUNDS_MS, RESPONSE_TIME_BUCKETS, UsageTierLimit
+
+MAX_DAYS = 366
+DAILY_SERIES_DAYS = 30
+
+
+def _p95(counts: list[int], max_value: int) -> float | None:
+    value = quantile(counts, RESPONSE_TIME_BOUNDS_MS, 0.95, max_value)
+    return None if value is None else round(value, 1)
+
+
+def _avg(total_ms: int, n: int) -> float | None:
+    return round(total_ms / n, 1) if n else None
+
+
+def _agent(row: Row[Any]) -> AgentUsage:
+    counts = [int(getattr(row, b)) for b in RESPONSE_TIME_BUCKETS]
+    return AgentUsage(
+        agent_id=row.agent_id,
+        interactions=int(row.interactions),
+        tokens=int(row.tokens),
+        users=int(row.users),
+        avg_response_time_ms=_avg(int(row.rt_sum), int(row.interactions)),
+        p95_response_time_ms=_p95(counts, int(row.rt_max)),
+        max_response_time_ms=int(row.rt_max),
+    )
+
+
+def _totals(rows: list[Row[Any]], active_users: int) -> Totals:
+    interactions = sum(int(r.interactions) for r in rows)
+    counts = [sum(int(getattr(r, b)) for r in rows) for b in RESPONSE_TIME_BUCKETS]
+    max_rt = max((int(r.rt_max) for r in rows), default=0)
+    return Totals(
+        interactions=interactions,
+        tokens=sum(int(r.tokens) for r in rows),
+        active_users=active_users,
+        avg_response_time_ms=_avg(sum(int(r.rt_sum) for r in rows), interactions),
+        p95_response_time_ms=_p95(counts, max_rt),
+    )
+
+
+def window(days: int, today: date, timezone: str) -> Window:
+    """The ``days`` days ending with ``today``."""
+    if not 1 <= days <= MAX_DAYS:
+        raise InvalidInput(f"days must be between 1 and {MAX_DAYS}", field="days")
+    return Window(start=days_back(today, days), end=today, days=days, timezone=timezone)
+
+
+async def get_insights(session: AsyncSession, *, days: int, today: date, timezone: str) -> Insights:
+    """Totals, per agent and per tier over the last ``days`` days (today included)."""
+    w = window(days, today, timezone)
+    rows = list(await repo.agent_rollup(session, w.start, w.end))
+    active = await repo.active_users(session, w.start, w.end)
+    tiers = [
+        TierUsage(
+            tier=r.tier, users=int(r.users), interactions=int(r.interactions), tokens=int(r.tokens)
+        )
+        for r in await repo.tier_rollup(session, w.start, w.end)
+    ]
+    return Insights(
+        window=w, totals=_totals(rows, active), agents=[_agent(r) for r in rows], tiers=tiers
+    )
+
+
+def usage_percentages(tokens: int, interactions: int, tier: UsageTierLimit) -> tuple[float, float]:
+    """(tokens %, interactions %) of a tier's monthly limits."""
+    return 100.0 * tokens / tier.monthly_tokens, 100.0 * interactions / tier.monthly_interactions
+
+
+async def _period_usage(
+    session: AsyncSession, user_id: str, tier: UsageTierLimit, today: date, anchor: int | None
+) -> PeriodUsage:
+    start, end = billing_period(today, anchor)
+    tokens, interactions = await repo.customer_totals(session, user_id, start, end)
+    tok_pct, int_pct = usage_percentages(tokens, interactions, tier)
+    return PeriodUsage(
+        period_start=start,
+        period_end=end,
+        tokens_used=tokens,
+        interactions_used=interactions,
+        token_limit=tier.monthly_tokens,
+        interaction_limit=tier.monthly_interactions,
+        tokens_percentage=round(tok_pct, 2),
+        interactions_percentage=round(int_pct, 2),
+        usage_percentage=round(max(tok_pct, int_pct), 2),
+    )
+
+
+async def calculate_usage_percentage(
+    session: AsyncSession, *, user_id: str, as_of: datetime, tz: ZoneInfo
+) -> float | None:
+    """Usage % of the billing period containing ``as_of`` (None: unknown customer)."""
+    found = await repo.customer_with_tier(session, user_id)
+    if found is None or found[1] is None:
+        return None
+    customer, tier = found[0], found[1]
+    start, end = billing_period(local_day(as_of, tz), customer.billing_anchor_day)
+    tokens, interactions = await repo.customer_totals(session, user_id, start, end)
+    return max(usage_percentages(tokens, interactions, tier))
+
+
+async def get_customer_usage(session: AsyncSession, *, user_id: str, today: date) -> CustomerUsage:
+    """A customer's tier, status, period usage against limits and last-30-day series."""
+    found = await repo.customer_with_tier(session, user_id)
+    if found is None:
+        raise NotFound(f"no customer with user_id {user_id!r}", field="user_id")
+    customer, tier = found
+    if tier is None:
+        raise NotFound(f"customer's tier {customer.tier!r} has no limits configured", field="tier")
+    usage = await _period_usage(session, user_id, tier, today, customer.billing_anchor_day)
+    agents = await repo.agent_rollup(
+        session, usage.period_start, usage.period_end - timedelta(days=1), user_id
+    )
+    start = days_back(today, DAILY_SERIES_DAYS)
+    by_day = {r.day: r for r in await repo.customer_daily(session, user_id, start, today)}
+    daily = [
+        DailyPoint(
+            day=d,
+            interactions=int(by_day[d].interactions) if d in by_day else 0,
+            tokens=int(by_day[d].tokens) if d in by_day else 0,
+        )
+        for d in (start + timedelta(days=i) for i in range(DAILY_SERIES_DAYS))
+    ]
+    return CustomerUsage(
+        user_id=customer.user_id,
+        tier=customer.tier,
+        status=customer.status,
+        email=customer.email,
+        name=customer.name,
+        usage=usage,
+        agents=[_agent(r) for r in agents],
+        daily=daily,
+    )

@@ -1,0 +1,51 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from nexus_crm import __version__
+from nexus_crm.analytics.router import router as analytics_router
+from nexus_crm.db import create_engine, create_sessionmaker
+from nexus_crm.errors import install_error_handlers
+from nexus_crm.ingest.router import router as ingest_router
+from nexus_crm.ops.metrics import LatencyMiddleware, Metrics
+from nexus_crm.ops.router import router as ops_router
+from nexus_crm.settings import Settings
+from nexus_crm.tiers.router import router as tiers_router
+
+API_PREFIX = "/agent-usage"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the lifespan opens the database engine and closes it on shutdown."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.sessions = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="NexusCRM agent-usage API",
+        version=__version__,
+        description="GENESIS usage ingestion, analytics and alerts for the NGX team.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.add_middleware(LatencyMiddleware, metrics=metrics)
+    app.include_router(ops_router)
+    for router in (ingest_router, tiers_router, analytics_router):
+        app.include_router(router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,1 @@
+"""The ``nexus-crm`` command line (Typer)."""

@@ -1,0 +1,23 @@
+"""Entry point of the ``nexus-crm`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from nexus_crm.cli import db, demo, keys, serve
+
+app = typer.Typer(
+    name="nexus-crm",
+    help="NexusCRM agent-usage platform: API server, demo, database and keys.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve.serve)
+app.command("demo")(demo.demo)
+app.add_typer(db.app, name="db")
+app.add_typer(keys.app, name="keys")
+
+
+def main() -> None:
+    """Run the CLI."""
+    app()

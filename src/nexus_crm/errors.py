@@ -1,0 +1,134 @@
+"""One error base class carrying its HTTP status, and one JSON shape for every error."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("nexus_crm.errors")
+
+
+class NexusError(Exception):
+    """An expected failure: rendered as ``{"error": code, "detail": message, ...}``."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str, *, field: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra: dict[str, Any] = dict(extra)
+        if field is not None:
+            self.extra["field"] = field
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of this error."""
+        return {"error": self.code, "detail": self.detail, **self.extra}
+
+
+class InvalidInput(NexusError):
+    """Input that parses but breaks a rule (422)."""
+
+    status = 422
+    code = "validation_error"
+
+
+class Unauthorized(NexusError):
+    """Missing or invalid credentials or signature (401)."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(NexusError):
+    """Valid credentials without the needed scope (403)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(NexusError):
+    """The named resource does not exist (404)."""
+
+    status = 404
+    code = "not_found"
+
+
+class PayloadTooLarge(NexusError):
+    """A body over the configured size cap (413)."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(NexusError):
+    """A body that is not JSON (415)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+def error_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """Render an error body with its status."""
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
+    """Turn pydantic/FastAPI error dicts into ``[{"field", "message"}]``."""
+    return [{"field": _field_of(tuple(e["loc"])), "message": e["msg"]} for e in errors]
+
+
+async def _nexus_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NexusError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return error_response(exc.status, exc.body(), headers)
+
+
+async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = validation_errors(list(exc.errors()))
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    body = {"error": "validation_error", "detail": detail, "errors": errors}
+    if len(errors) == 1:
+        body["field"] = errors[0]["field"]
+    return error_response(422, body)
+
+
+async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(
+        exc.status_code, {"error": code, "detail": str(exc.detail)}, dict(exc.headers or {})
+    )
+
+
+async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, {"error": "internal_error", "detail": "unexpected server error"})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error, expected or not, answer with the one JSON shape."""
+    app.add_exception_handler(NexusError, _nexus_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(Exception, _unexpected_handler)
+
+
+class Conflict(NexusError):
+    """The request clashes with existing data (409)."""
+
+    status = 409
+    code = "conflict"

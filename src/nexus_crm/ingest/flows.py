@@ -1,0 +1,124 @@
+"""Subscription state: customers' tier and status over time, from events and GENESIS.
+
+Every change is recorded at the source's own timestamp, so "what was this customer's tier
+on day D" is the latest change at or before D. The ``customers`` row holds the newest
+state; information older than that state (a late event, a history import) goes into the
+history without overwriting it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nexus_crm.ingest import repository as repo
+from nexus_crm.ingest.schemas import SubscriptionIn, SubscriptionResult
+from nexus_crm.kit.ids import uuid7
+from nexus_crm.models import Customer, SubscriptionChange
+
+State = tuple[str | None, str | None]  # (tier, status)
+NO_STATE: State = (None, None)
+
+
+def _change(
+    user_id: str, before: State, after: tuple[str, str], at: datetime, source: str
+) -> SubscriptionChange:
+    return SubscriptionChange(
+        id=uuid7(),
+        user_id=user_id,
+        from_tier=before[0],
+        to_tier=after[0],
+        from_status=before[1],
+        to_status=after[1],
+        changed_at=at,
+        source=source,
+    )
+
+
+async def _ensure_customers(
+    session: AsyncSession,
+    first_seen: Mapping[str, tuple[datetime, str, str]],
+    now: datetime,
+    source: str,
+) -> tuple[dict[str, Customer], list[SubscriptionChange]]:
+    """Lock the customers, creating missing ones; return them and their creation changes."""
+    customers = await repo.lock_customers(session, list(first_seen))
+    missing = sorted(set(first_seen) - set(customers))
+    if not missing:
+        return customers, []
+    rows = [
+        {
+            "id": uuid7(),
+            "user_id": u,
+            "tier": first_seen[u][1],
+            "status": first_seen[u][2],
+            "state_at": first_seen[u][0],
+            "created_at": now,
+            "updated_at": now,
+        }
+        for u in missing
+    ]
+    created = await repo.create_customers(session, rows)
+    customers = await repo.lock_customers(session, list(first_seen))
+    changes = [
+        _change(u, NO_STATE, (first_seen[u][1], first_seen[u][2]), first_seen[u][0], source)
+        for u in sorted(created)
+    ]
+    return customers, changes
+
+
+async def observe_tiers(
+    session: AsyncSession,
+    observations: Mapping[str, Sequence[tuple[datetime, str]]],
+    *,
+    now: datetime,
+) -> None:
+    """Apply the tiers seen on usage events: create customers, record newer tier changes."""
+    if not observations:
+        return
+    ordered = {u: sorted(obs) for u, obs in observations.items()}
+    first = {u: (obs[0][0], obs[0][1], "active") for u, obs in ordered.items()}
+    customers, changes = await _ensure_customers(session, first, now, "usage_event")
+    for user_id, obs in ordered.items():
+        c = customers[user_id]
+        for at, tier in obs:
+            if at > c.state_at and tier != c.tier:
+                changes.append(
+                    _change(user_id, (c.tier, c.status), (tier, c.status), at, "usage_event")
+                )
+                c.tier, c.state_at = tier, at
+    await repo.add_changes(session, changes)
+
+
+async def _history_change(
+    session: AsyncSession, sub: SubscriptionIn, at: datetime
+) -> list[SubscriptionChange]:
+    """The change this update records, unless the state at ``at`` already matches it."""
+    before = await repo.state_at(session, sub.user_id, at)
+    state: State = (before.to_tier, before.to_status) if before else NO_STATE
+    if state == (sub.tier, sub.status):
+        return []
+    return [_change(sub.user_id, state, (sub.tier, sub.status), at, "subscription")]
+
+
+async def apply_subscription(
+    session: AsyncSession, sub: SubscriptionIn, *, received_at: datetime
+) -> SubscriptionResult:
+    """Record a subscription update at its own timestamp; update the customer if newest."""
+    at = sub.timestamp or received_at
+    first = {sub.user_id: (at, sub.tier, sub.status)}
+    customers, changes = await _ensure_customers(session, first, received_at, "subscription")
+    c = customers[sub.user_id]
+    if not changes:
+        changes = await _history_change(session, sub, at)
+        if at >= c.state_at and (c.tier, c.status) != (sub.tier, sub.status):
+            c.tier, c.status, c.state_at = sub.tier, sub.status, at
+    c.email = sub.email or c.email
+    c.name = sub.name or c.name
+    c.billing_anchor_day = sub.billing_anchor_day or c.billing_anchor_day
+    await repo.add_changes(session, changes)
+    return SubscriptionResult(
+        user_id=c.user_id, tier=c.tier, status=c.status, changed=bool(changes)
+    )

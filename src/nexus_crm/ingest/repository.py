@@ -1,0 +1,103 @@
+"""All SQL of the ingest path."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nexus_crm.kit.sql import insert_ignore_returning, upsert_accumulate
+from nexus_crm.models import (
+    RESPONSE_TIME_BUCKETS,
+    AgentUsageEvent,
+    Customer,
+    SubscriptionChange,
+    UsageTierLimit,
+    agent_usage_daily,
+)
+
+EVENT_TABLE = cast(Table, AgentUsageEvent.__table__)
+CUSTOMER_TABLE = cast(Table, Customer.__table__)
+RETURNED = (
+    "user_id",
+    "agent_id",
+    "day",
+    "tokens_used",
+    "response_time_ms",
+    "occurred_at",
+    "subscription_tier",
+)
+
+
+async def known_tiers(session: AsyncSession) -> frozenset[str]:
+    """Names of the configured tiers."""
+    return frozenset((await session.scalars(select(UsageTierLimit.tier))).all())
+
+
+async def insert_events(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[Row[Any]]:
+    """Insert events not stored yet (by ``event_id``); return the inserted ones."""
+    return await insert_ignore_returning(
+        session,
+        EVENT_TABLE,
+        rows,
+        conflict=("event_id",),
+        returning=RETURNED,
+    )
+
+
+async def add_to_daily(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add per (day, user, agent) increments to ``agent_usage_daily``."""
+    await upsert_accumulate(
+        session,
+        agent_usage_daily,
+        rows,
+        key=("day", "user_id", "agent_id"),
+        add=("interactions", "tokens", "response_time_sum_ms", *RESPONSE_TIME_BUCKETS),
+        greatest=("response_time_max_ms", "last_at"),
+        least=("first_at",),
+    )
+
+
+async def lock_customers(session: AsyncSession, user_ids: Sequence[str]) -> dict[str, Customer]:
+    """Load customers for update (row locks on PostgreSQL), in a fixed order."""
+    if not user_ids:
+        return {}
+    stmt = (
+        select(Customer)
+        .where(Customer.user_id.in_(sorted(user_ids)))
+        .order_by(Customer.user_id)
+        .with_for_update()
+    )
+    return {c.user_id: c for c in (await session.scalars(stmt)).all()}
+
+
+async def create_customers(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert customers that do not exist yet; return the user ids this call created."""
+    created = await insert_ignore_returning(
+        session,
+        CUSTOMER_TABLE,
+        rows,
+        conflict=("user_id",),
+        returning=("user_id",),
+    )
+    return {r.user_id for r in created}
+
+
+async def state_at(session: AsyncSession, user_id: str, at: datetime) -> SubscriptionChange | None:
+    """The latest recorded change of ``user_id`` at or before ``at``."""
+    stmt = (
+        select(SubscriptionChange)
+        .where(SubscriptionChange.user_id == user_id, SubscriptionChange.changed_at <= at)
+        .order_by(SubscriptionChange.changed_at.desc(), SubscriptionChange.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(stmt)
+
+
+async def add_changes(session: AsyncSession, changes: Sequence[SubscriptionChange]) -> None:
+    """Record subscription changes."""
+    session.add_all(changes)
+    await session.flush()

@@ -1,0 +1,128 @@
+"""The GENESIS webhooks: usage events and subscription updates (signed, no API key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from nexus_crm.db import transaction
+from nexus_crm.deps import AppMetrics, AppSettings, Sessions
+from nexus_crm.errors import InvalidInput, NexusError, PayloadTooLarge
+from nexus_crm.ingest import service
+from nexus_crm.ingest.flows import apply_subscription
+from nexus_crm.ingest.repository import known_tiers
+from nexus_crm.ingest.schemas import (
+    EventBatchIn,
+    IngestResult,
+    SubscriptionIn,
+    SubscriptionResult,
+    UsageEventIn,
+)
+from nexus_crm.kit.time import utcnow
+from nexus_crm.security.signatures import verify
+from nexus_crm.settings import Settings
+
+router = APIRouter(tags=["ingest"])
+
+SIGNED = {
+    "security": [],
+    "parameters": [
+        {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
+        for h in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    ],
+}
+
+
+def _body_doc(*models: type[Any]) -> dict[str, Any]:
+    schemas = [{"$ref": f"#/components/schemas/{m.__name__}"} for m in models]
+    schema = schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing (413) anything over ``limit`` bytes before buffering it."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body is larger than {limit} bytes", field="body")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is larger than {limit} bytes", field="body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _signed_json(
+    request: Request, settings: Settings, metrics: AppMetrics
+) -> tuple[str, Any]:
+    """Size-check, verify and decode a webhook; count rejections by reason."""
+    try:
+        body = await _read_body(request, settings.max_body_bytes)
+        msg_id = verify(
+            request.headers,
+            body,
+            settings.webhook_keys,
+            now=utcnow(),
+            tolerance_s=settings.webhook_tolerance_seconds,
+        )
+        return msg_id, service.parse_json(body)
+    except NexusError as exc:
+        metrics.events_rejected.labels(exc.code).inc()
+        raise
+
+
+@router.post(
+    "/events",
+    response_model=IngestResult,
+    openapi_extra={**SIGNED, **_body_doc(UsageEventIn, EventBatchIn)},
+    responses={401: {"description": "bad signature"}, 413: {}, 422: {}},
+)
+async def post_events(
+    request: Request, settings: AppSettings, sessions: Sessions, metrics: AppMetrics
+) -> IngestResult:
+    """Store one usage event or a batch of up to 10,000, idempotently on event_id."""
+    msg_id, payload = await _signed_json(request, settings, metrics)
+    received_at = utcnow()
+    async with transaction(sessions) as session:
+        context = {
+            "tiers": await known_tiers(session),
+            "now": received_at,
+            "max_future_seconds": settings.max_future_seconds,
+        }
+        try:
+            events, batch = service.validate_events(
+                payload, context=context, max_events=settings.max_batch_events
+            )
+        except InvalidInput:
+            metrics.events_rejected.labels("validation_error").inc()
+            raise
+        rows = service.event_rows(
+            events, webhook_id=msg_id, batch=batch, received_at=received_at, tz=settings.tz
+        )
+        outcome = await service.ingest_events(session, rows=rows, received_at=received_at)
+    metrics.events_accepted.inc(outcome.result.accepted)
+    metrics.events_duplicate.inc(outcome.result.duplicates)
+    return outcome.result
+
+
+@router.post(
+    "/subscriptions",
+    response_model=SubscriptionResult,
+    openapi_extra={**SIGNED, **_body_doc(SubscriptionIn)},
+)
+async def post_subscription(
+    request: Request, settings: AppSettings, sessions: Sessions, metrics: AppMetrics
+) -> SubscriptionResult:
+    """Record a customer's subscription tier and status as GENESIS reports it."""
+    _, payload = await _signed_json(request, settings, metrics)
+    received_at = utcnow()
+    async with transaction(sessions) as session:
+        context = {
+            "tiers": await known_tiers(session),
+            "now": received_at,
+            "max_future_seconds": settings.max_future_seconds,
+        }
+        sub = service.validate_subscription(payload, context=context)
+        return await apply_subscription(session, sub, received_at=received_at)

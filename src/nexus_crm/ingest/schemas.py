@@ -1,0 +1,124 @@
+"""Contracts of what GENESIS sends: usage events and subscription updates."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+)
+
+# Printable identifiers only: no control characters, no surrounding blanks.
+Identifier = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]+$")]
+MAX_METADATA_BYTES = 16 * 1024
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _check_tier(value: str, info: ValidationInfo) -> str:
+    tier = value.strip().lower()
+    known: frozenset[str] = (info.context or {}).get("tiers", frozenset())
+    if known and tier not in known:
+        raise ValueError(f"unknown tier {value!r}; known tiers: {', '.join(sorted(known))}")
+    return tier
+
+
+def _check_timestamp(value: datetime | None, info: ValidationInfo) -> datetime | None:
+    if value is None:
+        return None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    ctx = info.context or {}
+    now: datetime = ctx.get("now") or datetime.now(UTC)
+    max_future = timedelta(seconds=ctx.get("max_future_seconds", 300))
+    if value > now + max_future:
+        raise ValueError(f"timestamp is more than {max_future} in the future")
+    if value < EARLIEST:
+        raise ValueError("timestamp is before 2000-01-01")
+    return value
+
+
+class UsageEventIn(BaseModel):
+    """One agent interaction reported by GENESIS (the seed's ``track_agent_usage``)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    event_id: Identifier | None = Field(None, min_length=1, max_length=128)
+    user_id: Identifier = Field(min_length=1, max_length=128, examples=["cliente_123"])
+    agent_id: Identifier = Field(min_length=1, max_length=64, examples=["NEXUS"])
+    session_id: Identifier = Field(min_length=1, max_length=128, examples=["session_abc"])
+    tokens_used: StrictInt = Field(ge=0, le=10_000_000, examples=[150])
+    response_time_ms: StrictInt = Field(ge=0, le=3_600_000, examples=[1200])
+    subscription_tier: str = Field(min_length=1, max_length=32, examples=["pro"])
+    timestamp: datetime | None = Field(None, description="When it happened; default: received")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    _tier = field_validator("subscription_tier")(_check_tier)
+    _ts = field_validator("timestamp")(_check_timestamp)
+
+    @field_validator("agent_id")
+    @classmethod
+    def _agent_upper(cls, value: str) -> str:
+        return value.upper()
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value, default=str)) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
+        return value
+
+
+class EventBatchIn(BaseModel):
+    """Several events in one webhook: ``{"events": [...]}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[UsageEventIn]
+
+
+EVENT_LIST = TypeAdapter(list[UsageEventIn])
+
+
+class IngestResult(BaseModel):
+    """What happened to a webhook's events."""
+
+    accepted: int = Field(description="events stored by this request")
+    duplicates: int = Field(description="events already stored earlier (same event_id)")
+
+
+class SubscriptionIn(BaseModel):
+    """A customer's subscription as GENESIS reports it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    user_id: Identifier = Field(min_length=1, max_length=128)
+    tier: str = Field(min_length=1, max_length=32)
+    status: Literal["active", "cancelled"]
+    email: str | None = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    name: str | None = Field(None, min_length=1, max_length=200)
+    billing_anchor_day: int | None = Field(None, ge=1, le=31)
+    timestamp: datetime | None = None
+
+    _tier = field_validator("tier")(_check_tier)
+    _ts = field_validator("timestamp")(_check_timestamp)
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status_lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+class SubscriptionResult(BaseModel):
+    """The customer's state after a subscription update."""
+
+    user_id: str
+    tier: str
+    status: str
+    changed: bool = Field(description="whether this update recorded a tier or status change")

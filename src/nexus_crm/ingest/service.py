@@ -1,0 +1,179 @@
+"""Ingest services: parse and validate webhooks, store events once, keep aggregates true."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nexus_crm.errors import InvalidInput
+from nexus_crm.ingest import repository as repo
+from nexus_crm.ingest.flows import observe_tiers
+from nexus_crm.ingest.schemas import EVENT_LIST, IngestResult, SubscriptionIn, UsageEventIn
+from nexus_crm.kit.histogram import bucket_index
+from nexus_crm.kit.ids import uuid7
+from nexus_crm.kit.time import local_day
+from nexus_crm.models import RESPONSE_TIME_BOUNDS_MS, RESPONSE_TIME_BUCKETS
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """Counts for the caller and the stored rows, for what runs after commit."""
+
+    result: IngestResult
+    inserted: list[Row[Any]]
+
+
+def parse_json(raw: bytes) -> Any:
+    """Decode a JSON body or fail with a 422 naming the body."""
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"body is not valid JSON: {exc}", field="body") from None
+
+
+def _items(payload: Any) -> tuple[list[Any], bool]:
+    """Split a payload into raw items; True when it was a batch envelope."""
+    if isinstance(payload, dict) and "events" in payload:
+        extra = sorted(set(payload) - {"events"})
+        if extra:
+            raise InvalidInput(f"unexpected key {extra[0]!r} next to events", field=extra[0])
+        if not isinstance(payload["events"], list):
+            raise InvalidInput("events must be a list of event objects", field="events")
+        return payload["events"], True
+    if isinstance(payload, dict):
+        return [payload], False
+    raise InvalidInput('body must be an event object or {"events": [...]}', field="body")
+
+
+def _errors(exc: ValidationError, batch: bool) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors(include_url=False):
+        index, *path = err["loc"]
+        item: dict[str, Any] = {"field": ".".join(map(str, path)) or "event", "message": err["msg"]}
+        if batch:
+            item = {"index": index, **item}
+        out.append(item)
+    return out
+
+
+def validate_events(
+    payload: Any, *, context: Mapping[str, Any], max_events: int
+) -> tuple[list[UsageEventIn], bool]:
+    """Validate every item; reject the whole payload listing each bad item and field."""
+    items, batch = _items(payload)
+    if batch and not items:
+        raise InvalidInput("events is empty", field="events")
+    if len(items) > max_events:
+        raise InvalidInput(f"a batch holds at most {max_events} events", field="events")
+    try:
+        return EVENT_LIST.validate_python(items, context=dict(context)), batch
+    except ValidationError as exc:
+        errors = _errors(exc, batch)
+        bad = len({e.get("index", 0) for e in errors})
+        detail = f"{bad} invalid event(s); nothing was stored: " + "; ".join(
+            (f"[{e['index']}] " if batch else "") + f"{e['field']}: {e['message']}"
+            for e in errors[:5]
+        )
+        extra = {"errors": errors} if batch else {"field": errors[0]["field"], "errors": errors}
+        raise InvalidInput(detail, **extra) from None
+
+
+def event_rows(
+    events: Sequence[UsageEventIn],
+    *,
+    webhook_id: str,
+    batch: bool,
+    received_at: datetime,
+    tz: ZoneInfo,
+) -> list[dict[str, Any]]:
+    """Rows for ``agent_usage_events``, sorted by ``event_id`` (a fixed lock order)."""
+    rows = []
+    for i, ev in enumerate(events):
+        occurred = ev.timestamp or received_at
+        # Without an event_id the webhook-id names the event, so a retried webhook dedupes.
+        event_id = ev.event_id or (f"{webhook_id}:{i}" if batch else webhook_id)
+        rows.append(
+            {
+                "id": uuid7(),
+                "event_id": event_id,
+                "user_id": ev.user_id,
+                "agent_id": ev.agent_id,
+                "session_id": ev.session_id,
+                "tokens_used": ev.tokens_used,
+                "response_time_ms": ev.response_time_ms,
+                "subscription_tier": ev.subscription_tier,
+                "occurred_at": occurred,
+                "day": local_day(occurred, tz),
+                "received_at": received_at,
+                "metadata": ev.metadata,
+            }
+        )
+    rows.sort(key=lambda r: str(r["event_id"]))
+    return rows
+
+
+def daily_increments(inserted: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+    """Per (day, user, agent) increments from the rows actually inserted, sorted by key."""
+    acc: dict[tuple[Any, str, str], dict[str, Any]] = {}
+    for r in inserted:
+        key = (r.day, r.user_id, r.agent_id)
+        a = acc.get(key)
+        if a is None:
+            a = acc[key] = {
+                "day": r.day,
+                "user_id": r.user_id,
+                "agent_id": r.agent_id,
+                "interactions": 0,
+                "tokens": 0,
+                "response_time_sum_ms": 0,
+                "response_time_max_ms": 0,
+                "first_at": r.occurred_at,
+                "last_at": r.occurred_at,
+                **dict.fromkeys(RESPONSE_TIME_BUCKETS, 0),
+            }
+        a["interactions"] += 1
+        a["tokens"] += r.tokens_used
+        a["response_time_sum_ms"] += r.response_time_ms
+        a["response_time_max_ms"] = max(a["response_time_max_ms"], r.response_time_ms)
+        a["first_at"] = min(a["first_at"], r.occurred_at)
+        a["last_at"] = max(a["last_at"], r.occurred_at)
+        a[RESPONSE_TIME_BUCKETS[bucket_index(r.response_time_ms, RESPONSE_TIME_BOUNDS_MS)]] += 1
+    return [acc[k] for k in sorted(acc)]
+
+
+async def ingest_events(
+    session: AsyncSession, *, rows: Sequence[Mapping[str, Any]], received_at: datetime
+) -> IngestOutcome:
+    """Store new events, add them to daily aggregates and track customers' tiers."""
+    inserted = await repo.insert_events(session, rows)
+    await repo.add_to_daily(session, daily_increments(inserted))
+    observations: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    for r in inserted:
+        observations[r.user_id].append((r.occurred_at, r.subscription_tier))
+    await observe_tiers(session, observations, now=received_at)
+    result = IngestResult(accepted=len(inserted), duplicates=len(rows) - len(inserted))
+    return IngestOutcome(result=result, inserted=inserted)
+
+
+def validate_subscription(payload: Any, *, context: Mapping[str, Any]) -> SubscriptionIn:
+    """Validate a subscription update or fail with a 422 naming each bad field."""
+    if not isinstance(payload, dict):
+        raise InvalidInput("body must be a subscription object", field="body")
+    try:
+        return SubscriptionIn.model_validate(payload, context=dict(context))
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(map(str, e["loc"])) or "body", "message": e["msg"]}
+            for e in exc.errors(include_url=False)
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise InvalidInput(detail, field=errors[0]["field"], errors=errors) from None

@@ -1,0 +1,1 @@
+"""Domain-free helpers: ids, time, column types and dialect-specific SQL."""

@@ -1,0 +1,1 @@
+"""Alembic migrations (async env), run on SQLite and PostgreSQL."""

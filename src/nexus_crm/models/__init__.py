@@ -1,0 +1,30 @@
+"""All ORM tables, imported here so that Alembic sees one metadata."""
+
+from nexus_crm.models.api_key import ApiKey
+from nexus_crm.models.base import Base
+from nexus_crm.models.customer import Customer
+from nexus_crm.models.subscription_change import SubscriptionChange
+from nexus_crm.models.tier_limit import UsageTierLimit
+from nexus_crm.models.usage_alert import OPEN_ALERT_STATUSES, UsageAlert
+from nexus_crm.models.usage_daily import (
+    RESPONSE_TIME_BOUNDS_MS,
+    RESPONSE_TIME_BUCKETS,
+    AgentUsageDaily,
+    agent_usage_daily,
+)
+from nexus_crm.models.usage_event import AgentUsageEvent
+
+__all__ = [
+    "OPEN_ALERT_STATUSES",
+    "RESPONSE_TIME_BOUNDS_MS",
+    "RESPONSE_TIME_BUCKETS",
+    "AgentUsageDaily",
+    "AgentUsageEvent",
+    "ApiKey",
+    "Base",
+    "Customer",
+    "SubscriptionChange",
+    "UsageAlert",
+    "UsageTierLimit",
+    "agent_usage_daily",
+]

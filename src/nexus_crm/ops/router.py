@@ -1,0 +1,34 @@
+"""Health, readiness and metrics endpoints (no ``/agent-usage`` prefix, no auth)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from nexus_crm import __version__
+from nexus_crm.deps import AppMetrics, Sessions
+from nexus_crm.ops.service import check_database
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/readyz")
+async def readyz(sessions: Sessions) -> JSONResponse:
+    """Readiness: the database answers and its schema is at the latest migration."""
+    problem = await check_database(sessions)
+    if problem:
+        return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics")
+async def metrics(m: AppMetrics) -> Response:
+    """Prometheus metrics in the text exposition format."""
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""Security: webhook signatures (Standard Webhooks) and API keys with scopes."""

@@ -1,0 +1,134 @@
+"""Settings read from the environment (the seed's variable names); no instance at import."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development default, published in the README: anyone can sign with it, so production
+# refuses to start with it.
+DEV_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"nexus-crm-development-secret!").decode()
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/nexus_crm.db"
+
+
+class SettingsError(ValueError):
+    """Configuration that the server must not start with."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Map the accepted URL spellings onto the async drivers we use."""
+    url = url.strip()
+    for prefix, replacement in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg2://", "postgresql+asyncpg://"),
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(prefix):
+            return replacement + url[len(prefix) :]
+    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        return url
+    raise SettingsError(
+        f"DATABASE_URL {url.split('://')[0]}://… is not supported; use sqlite:///path.db "
+        "or postgresql://user:pass@host:5432/db"
+    )
+
+
+def decode_webhook_secret(secret: str) -> bytes:
+    """Return the key bytes of a Standard Webhooks ``whsec_<base64>`` secret."""
+    if not secret.startswith("whsec_"):
+        raise SettingsError(
+            "GENESIS_WEBHOOK_SECRET entries must look like whsec_<base64>; "
+            "generate one with `nexus-crm keys webhook-secret`"
+        )
+    try:
+        key = base64.b64decode(secret[len("whsec_") :], validate=True)
+    except binascii.Error as exc:
+        raise SettingsError("GENESIS_WEBHOOK_SECRET: the part after whsec_ is not base64") from exc
+    if len(key) < 24:
+        raise SettingsError("GENESIS_WEBHOOK_SECRET: a secret needs at least 24 random bytes")
+    return key
+
+
+class Settings(BaseSettings):
+    """Server configuration; every field can be set by the environment variable of its name."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    environment: Literal["development", "production"] = Field(
+        "development", validation_alias="NEXUS_CRM_ENV"
+    )
+    database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias="DATABASE_URL")
+    genesis_webhook_secret: str = Field(
+        DEV_WEBHOOK_SECRET, validation_alias="GENESIS_WEBHOOK_SECRET"
+    )
+    nexus_crm_base_url: str = Field("http://127.0.0.1:8001", validation_alias="NEXUS_CRM_BASE_URL")
+    timezone: str = Field("UTC", validation_alias="NEXUS_CRM_TIMEZONE")
+    webhook_tolerance_seconds: int = Field(300, ge=1, validation_alias="WEBHOOK_TOLERANCE_SECONDS")
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, validation_alias="MAX_BODY_BYTES")
+    max_batch_events: int = Field(10_000, ge=1, validation_alias="MAX_BATCH_EVENTS")
+    max_future_seconds: int = Field(300, ge=0, validation_alias="MAX_FUTURE_SECONDS")
+    db_pool_size: int = Field(10, ge=1, validation_alias="DB_POOL_SIZE")
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalize_url(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(f"NEXUS_CRM_TIMEZONE {value!r} is not an IANA time zone") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check_secrets(self) -> Settings:
+        for secret in self.webhook_secrets:
+            decode_webhook_secret(secret)
+        if not self.webhook_secrets:
+            raise SettingsError("GENESIS_WEBHOOK_SECRET is empty; set at least one whsec_ secret")
+        if self.environment == "production" and DEV_WEBHOOK_SECRET in self.webhook_secrets:
+            raise SettingsError(
+                "NEXUS_CRM_ENV=production but GENESIS_WEBHOOK_SECRET is missing or is the "
+                "development default; set GENESIS_WEBHOOK_SECRET to the secret shared with "
+                "GENESIS (generate one with `nexus-crm keys webhook-secret`)"
+            )
+        return self
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        """The configured signing secrets, newest first (comma-separated for rotation)."""
+        return [s.strip() for s in self.genesis_webhook_secret.split(",") if s.strip()]
+
+    @cached_property
+    def webhook_keys(self) -> list[bytes]:
+        """Decoded HMAC keys of :attr:`webhook_secrets`."""
+        return [decode_webhook_secret(s) for s in self.webhook_secrets]
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        """The time zone that days and billing periods are counted in."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file path, or None for PostgreSQL or an in-memory database."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split(":///", 1)[-1]
+        return None if path in ("", ":memory:") else Path(path)

@@ -1,0 +1,1 @@
+"""Subscription tiers: limits, prices and ranks."""

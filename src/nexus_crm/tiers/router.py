@@ -1,0 +1,28 @@
+"""Tier limits API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path
+
+from nexus_crm.db import transaction
+from nexus_crm.deps import AdminKey, ReadKey, Sessions
+from nexus_crm.tiers import service
+from nexus_crm.tiers.schemas import TierIn, TierOut
+
+router = APIRouter(tags=["tiers"])
+
+
+@router.get("/tiers", response_model=list[TierOut])
+async def get_tiers(_: ReadKey, sessions: Sessions) -> list[TierOut]:
+    """Monthly limits and prices of every tier, cheapest first."""
+    async with transaction(sessions) as session:
+        return await service.list_tiers(session)
+
+
+@router.put("/tiers/{tier}", response_model=TierOut)
+async def put_tier(
+    _: AdminKey, sessions: Sessions, data: TierIn, tier: str = Path(max_length=32)
+) -> TierOut:
+    """Set a tier's monthly limits, price and rank (admin scope)."""
+    async with transaction(sessions) as session:
+        return await service.put_tier(session, tier=tier, data=data)
