@@ -16,6 +16,8 @@ from nexus_crm.security.scopes import Scope
 from nexus_crm.security.service import authenticate
 from nexus_crm.settings import Settings
 
+API_PREFIX = "/agent-usage"
+
 
 def get_settings(request: Request) -> Settings:
     """The app's settings."""

@@ -8,9 +8,27 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("nexus_crm.errors")
+
+
+class FieldError(BaseModel):
+    """One invalid field (``index``: the item of a batch, when the body is one)."""
+
+    field: str
+    message: str
+    index: int | None = None
+
+
+class ErrorBody(BaseModel):
+    """The JSON body of every error response."""
+
+    error: str = Field(examples=["validation_error"])
+    detail: str
+    field: str | None = Field(None, description="the field at fault, when there is one")
+    errors: list[FieldError] | None = None
 
 
 class NexusError(Exception):

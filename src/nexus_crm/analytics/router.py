@@ -9,10 +9,10 @@ from fastapi import APIRouter, Path, Query
 from nexus_crm.analytics import service
 from nexus_crm.analytics.schemas import CustomerUsage, Insights
 from nexus_crm.db import transaction
-from nexus_crm.deps import AppSettings, ReadKey, Sessions
+from nexus_crm.deps import API_PREFIX, AppSettings, ReadKey, Sessions
 from nexus_crm.kit.time import local_day, utcnow
 
-router = APIRouter(tags=["analytics"])
+router = APIRouter(prefix=API_PREFIX, tags=["analytics"])
 
 
 @router.get("/insights", response_model=Insights)

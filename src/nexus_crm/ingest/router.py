@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from nexus_crm.db import transaction
-from nexus_crm.deps import AppMetrics, AppSettings, Sessions
+from nexus_crm.deps import API_PREFIX, AppMetrics, AppSettings, Sessions
 from nexus_crm.errors import InvalidInput, NexusError, PayloadTooLarge
 from nexus_crm.ingest import service
 from nexus_crm.ingest.flows import apply_subscription
@@ -23,7 +23,10 @@ from nexus_crm.kit.time import utcnow
 from nexus_crm.security.signatures import verify
 from nexus_crm.settings import Settings
 
-router = APIRouter(tags=["ingest"])
+router = APIRouter(prefix=API_PREFIX, tags=["ingest"])
+# Webhook bodies are read as bytes (the signature covers the exact bytes), so FastAPI does not
+# see their models; the app adds these to the OpenAPI components.
+DOCUMENTED_BODIES = (UsageEventIn, EventBatchIn, SubscriptionIn)
 
 SIGNED = {
     "security": [],

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Path
 
 from nexus_crm.db import transaction
-from nexus_crm.deps import AdminKey, ReadKey, Sessions
+from nexus_crm.deps import API_PREFIX, AdminKey, ReadKey, Sessions
 from nexus_crm.tiers import service
 from nexus_crm.tiers.schemas import TierIn, TierOut
 
-router = APIRouter(tags=["tiers"])
+router = APIRouter(prefix=API_PREFIX, tags=["tiers"])
 
 
 @router.get("/tiers", response_model=list[TierOut])

@@ -1,0 +1,100 @@
+"""Dialect-specific SQL helpers behave the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from nexus_crm.db import transaction
+from nexus_crm.kit.sql import CHUNK_ROWS, insert_ignore_returning, upsert_accumulate
+from nexus_crm.models import Customer, agent_usage_daily
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def customer_row(i: int) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "user_id": f"u{i:05d}",
+        "tier": "pro",
+        "status": "active",
+        "state_at": T0,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+
+
+async def test_insert_ignore_returning_reports_only_new_rows_across_chunks(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    table = Customer.__table__
+    first = [customer_row(i) for i in range(10)]
+    async with transaction(sessions) as s:
+        got = await insert_ignore_returning(
+            s,
+            table,
+            first,
+            conflict=("user_id",),  # type: ignore[arg-type]
+            returning=("user_id",),
+        )
+    assert sorted(r.user_id for r in got) == [f"u{i:05d}" for i in range(10)]
+    more = [customer_row(i) for i in range(5, CHUNK_ROWS + 300)]  # spans two statements
+    async with transaction(sessions) as s:
+        got = await insert_ignore_returning(
+            s,
+            table,
+            more,
+            conflict=("user_id",),  # type: ignore[arg-type]
+            returning=("user_id",),
+        )
+    assert len(got) == CHUNK_ROWS + 300 - 10
+    async with sessions() as s:
+        assert len((await s.scalars(select(Customer.user_id))).all()) == CHUNK_ROWS + 300
+
+
+def daily(day: date, interactions: int, rt_max: int, at: datetime) -> dict[str, Any]:
+    return {
+        "day": day,
+        "user_id": "u",
+        "agent_id": "NEXUS",
+        "interactions": interactions,
+        "tokens": interactions * 10,
+        "response_time_sum_ms": 0,
+        "response_time_max_ms": rt_max,
+        "first_at": at,
+        "last_at": at,
+    }
+
+
+async def test_upsert_accumulate_adds_and_keeps_extremes(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    d = date(2026, 11, 2)
+    rounds = [
+        daily(d, 2, 300, T0),
+        daily(d, 3, 100, T0 - timedelta(hours=1)),
+        daily(d, 1, 900, T0 + timedelta(hours=2)),
+    ]
+    for row in rounds:
+        async with transaction(sessions) as s:
+            await upsert_accumulate(
+                s,
+                agent_usage_daily,
+                [row],
+                key=("day", "user_id", "agent_id"),
+                add=("interactions", "tokens"),
+                greatest=("response_time_max_ms", "last_at"),
+                least=("first_at",),
+            )
+    c = agent_usage_daily.c
+    async with sessions() as s:
+        row = (
+            await s.execute(
+                select(c.interactions, c.tokens, c.response_time_max_ms, c.first_at, c.last_at)
+            )
+        ).one()
+    assert tuple(row) == (6, 60, 900, T0 - timedelta(hours=1), T0 + timedelta(hours=2))

@@ -1,0 +1,102 @@
+"""API keys: every route needs one (but webhooks and operations), scopes are enforced."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from nexus_crm.db import transaction
+from nexus_crm.models import ApiKey
+from nexus_crm.security.scopes import Scope, grants
+from nexus_crm.security.service import revoke_api_key
+from tests.conftest import MakeKey
+
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/agent-usage/events", "/agent-usage/subscriptions"}
+# route → the weakest scope that may call it
+NEEDS = {
+    ("GET", "/agent-usage/tiers"): "read",
+    ("PUT", "/agent-usage/tiers/{tier}"): "admin",
+    ("GET", "/agent-usage/insights"): "read",
+    ("GET", "/agent-usage/customers/{user_id}"): "read",
+}
+TIER_BODY = {
+    "display_name": "Pro",
+    "rank": 2,
+    "monthly_tokens": 1,
+    "monthly_interactions": 1,
+    "monthly_price": "1",
+}
+
+
+def api_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every operation in the OpenAPI schema that is not public."""
+    paths = app.openapi()["paths"]
+    return sorted((m.upper(), p) for p, ops in paths.items() for m in ops if p not in PUBLIC)
+
+
+async def call(client: httpx.AsyncClient, method: str, path: str, key: str | None) -> int:
+    url = path.replace("{tier}", "pro").replace("{user_id}", "nobody")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    body = TIER_BODY if method == "PUT" else None
+    return (await client.request(method, url, json=body, headers=headers)).status_code
+
+
+async def test_every_route_has_a_documented_scope(app: FastAPI) -> None:
+    assert set(api_routes(app)) == set(NEEDS), "a new route needs an entry in NEEDS"
+
+
+async def test_authorization_matrix(
+    client: httpx.AsyncClient, make_key: MakeKey, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    keys = {s.value: await make_key(s.value) for s in Scope}
+    revoked = await make_key("admin")
+    async with transaction(sessions) as session:
+        await revoke_api_key(session, revoked.split("_")[1])
+    for (method, path), needed in NEEDS.items():
+        assert await call(client, method, path, None) == 401
+        assert await call(client, method, path, "ncrm_00000000_forged") == 401
+        assert await call(client, method, path, revoked) == 401
+        for scope, key in keys.items():
+            status = await call(client, method, path, key)
+            if grants([scope], Scope(needed)):
+                assert status not in (401, 403), (method, path, scope)
+            else:
+                assert status == 403, (method, path, scope)
+
+
+async def test_401_names_the_scheme(client: httpx.AsyncClient) -> None:
+    resp = await client.get("/agent-usage/tiers", headers={"Authorization": "Basic abc"})
+    assert resp.status_code == 401
+    assert resp.headers["www-authenticate"] == "Bearer"
+    assert resp.json()["error"] == "unauthorized"
+
+
+async def test_keys_are_stored_hashed(
+    make_key: MakeKey, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    plaintext = await make_key("read", name="bi")
+    async with sessions() as s:
+        row = await s.scalar(select(ApiKey).where(ApiKey.name == "bi"))
+    assert row is not None
+    assert plaintext not in (row.key_hash, row.prefix)
+    assert plaintext.split("_")[2] not in row.key_hash
+    assert row.scopes == ["read"]
+
+
+@pytest.mark.parametrize(
+    ("held", "needed", "ok"),
+    [
+        (["admin"], "read", True),
+        (["admin"], "ingest", True),
+        (["write"], "read", True),
+        (["read"], "write", False),
+        (["ingest"], "read", False),
+        (["read", "ingest"], "ingest", True),
+        (["bogus"], "read", False),
+    ],
+)
+def test_scope_implications(held: list[str], needed: str, ok: bool) -> None:
+    assert grants(held, Scope(needed)) is ok

@@ -1,0 +1,45 @@
+"""Architecture rules of DESIGN.md §3, checked on the source."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_genesis_client_never_imports_the_server() -> None:
+    files = list((SRC / "genesis_crm").rglob("*.py"))
+    assert files
+    for f in files:
+        bad = {m for m in imports(f) if m.split(".")[0] == "nexus_crm"}
+        assert not bad, f"{f} imports {bad}"
+
+
+def test_services_and_repositories_do_not_import_fastapi() -> None:
+    files = [
+        f
+        for name in ("service.py", "repository.py", "flows.py")
+        for f in (SRC / "nexus_crm").rglob(name)
+    ]
+    assert len(files) >= 6
+    for f in files:
+        bad = {m for m in imports(f) if m.split(".")[0] in ("fastapi", "starlette")}
+        assert not bad, f"{f} imports {bad}"
+
+
+def test_routers_hold_no_sql() -> None:
+    for f in (SRC / "nexus_crm").rglob("router.py"):
+        bad = {m for m in imports(f) if m.split(".")[0] == "sqlalchemy"}
+        assert not bad, f"{f} imports {bad}"
