@@ -38,7 +38,7 @@ async def test_insert_ignore_returning_reports_only_new_rows_across_chunks(
             s,
             table,
             first,
-            conflict=("user_id",),  # type: ignore[arg-type]
+            conflict=("user_id",),
             returning=("user_id",),
         )
     assert sorted(r.user_id for r in got) == [f"u{i:05d}" for i in range(10)]
@@ -48,7 +48,7 @@ async def test_insert_ignore_returning_reports_only_new_rows_across_chunks(
             s,
             table,
             more,
-            conflict=("user_id",),  # type: ignore[arg-type]
+            conflict=("user_id",),
             returning=("user_id",),
         )
     assert len(got) == CHUNK_ROWS + 300 - 10

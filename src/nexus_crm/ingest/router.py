@@ -8,10 +8,9 @@ from fastapi import APIRouter, Request
 
 from nexus_crm.db import transaction
 from nexus_crm.deps import API_PREFIX, AppMetrics, AppSettings, Sessions
-from nexus_crm.errors import InvalidInput, NexusError, PayloadTooLarge
+from nexus_crm.errors import NexusError, PayloadTooLarge
 from nexus_crm.ingest import service
 from nexus_crm.ingest.flows import apply_subscription
-from nexus_crm.ingest.repository import known_tiers
 from nexus_crm.ingest.schemas import (
     EventBatchIn,
     IngestResult,
@@ -57,23 +56,25 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _signed_json(
-    request: Request, settings: Settings, metrics: AppMetrics
-) -> tuple[str, Any]:
-    """Size-check, verify and decode a webhook; count rejections by reason."""
-    try:
-        body = await _read_body(request, settings.max_body_bytes)
-        msg_id = verify(
-            request.headers,
-            body,
-            settings.webhook_keys,
-            now=utcnow(),
-            tolerance_s=settings.webhook_tolerance_seconds,
-        )
-        return msg_id, service.parse_json(body)
-    except NexusError as exc:
-        metrics.events_rejected.labels(exc.code).inc()
-        raise
+async def _signed_json(request: Request, settings: Settings) -> tuple[str, Any]:
+    """Size-check, verify and decode a webhook; return its webhook-id and JSON."""
+    body = await _read_body(request, settings.max_body_bytes)
+    msg_id = verify(request.headers, body, settings.webhook_keys, now=utcnow(),
+                    tolerance_s=settings.webhook_tolerance_seconds)  # fmt: skip
+    return msg_id, service.parse_json(body)
+
+
+async def _ingest(request: Request, settings: Settings, sessions: Sessions) -> IngestResult:
+    msg_id, payload = await _signed_json(request, settings)
+    received_at = utcnow()
+    async with transaction(sessions) as session:
+        context = await service.validation_context(session, settings, received_at)
+        events, batch = service.validate_events(payload, context=context,
+                                                max_events=settings.max_batch_events)  # fmt: skip
+        rows = service.event_rows(events, webhook_id=msg_id, batch=batch,
+                                  received_at=received_at, tz=settings.tz)  # fmt: skip
+        outcome = await service.ingest_events(session, rows=rows, received_at=received_at)
+    return outcome.result
 
 
 @router.post(
@@ -86,46 +87,30 @@ async def post_events(
     request: Request, settings: AppSettings, sessions: Sessions, metrics: AppMetrics
 ) -> IngestResult:
     """Store one usage event or a batch of up to 10,000, idempotently on event_id."""
-    msg_id, payload = await _signed_json(request, settings, metrics)
-    received_at = utcnow()
-    async with transaction(sessions) as session:
-        context = {
-            "tiers": await known_tiers(session),
-            "now": received_at,
-            "max_future_seconds": settings.max_future_seconds,
-        }
-        try:
-            events, batch = service.validate_events(
-                payload, context=context, max_events=settings.max_batch_events
-            )
-        except InvalidInput:
-            metrics.events_rejected.labels("validation_error").inc()
-            raise
-        rows = service.event_rows(
-            events, webhook_id=msg_id, batch=batch, received_at=received_at, tz=settings.tz
-        )
-        outcome = await service.ingest_events(session, rows=rows, received_at=received_at)
-    metrics.events_accepted.inc(outcome.result.accepted)
-    metrics.events_duplicate.inc(outcome.result.duplicates)
-    return outcome.result
+    try:
+        result = await _ingest(request, settings, sessions)
+    except NexusError as exc:
+        metrics.events_rejected.labels(exc.code).inc()
+        raise
+    metrics.events_accepted.inc(result.accepted)
+    metrics.events_duplicate.inc(result.duplicates)
+    return result
 
 
 @router.post(
     "/subscriptions",
     response_model=SubscriptionResult,
     openapi_extra={**SIGNED, **_body_doc(SubscriptionIn)},
+    responses={401: {"description": "bad signature"}, 413: {}, 422: {}},
 )
 async def post_subscription(
-    request: Request, settings: AppSettings, sessions: Sessions, metrics: AppMetrics
+    request: Request, settings: AppSettings, sessions: Sessions
 ) -> SubscriptionResult:
     """Record a customer's subscription tier and status as GENESIS reports it."""
-    _, payload = await _signed_json(request, settings, metrics)
+    _, payload = await _signed_json(request, settings)
     received_at = utcnow()
     async with transaction(sessions) as session:
-        context = {
-            "tiers": await known_tiers(session),
-            "now": received_at,
-            "max_future_seconds": settings.max_future_seconds,
-        }
-        sub = service.validate_subscription(payload, context=context)
+        sub = service.validate_subscription(
+            payload, context=await service.validation_context(session, settings, received_at)
+        )
         return await apply_subscription(session, sub, received_at=received_at)

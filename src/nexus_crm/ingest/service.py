@@ -22,6 +22,7 @@ from nexus_crm.kit.histogram import bucket_index
 from nexus_crm.kit.ids import uuid7
 from nexus_crm.kit.time import local_day
 from nexus_crm.models import RESPONSE_TIME_BOUNDS_MS, RESPONSE_TIME_BUCKETS
+from nexus_crm.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,14 @@ class IngestOutcome:
 
     result: IngestResult
     inserted: list[Row[Any]]
+
+
+async def validation_context(
+    session: AsyncSession, settings: Settings, now: datetime
+) -> dict[str, Any]:
+    """What validation needs to know: the configured tiers and the clock."""
+    return {"tiers": await repo.known_tiers(session), "now": now,
+            "max_future_seconds": settings.max_future_seconds}  # fmt: skip
 
 
 def parse_json(raw: bytes) -> Any:

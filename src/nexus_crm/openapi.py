@@ -1,0 +1,52 @@
+"""The OpenAPI document: webhook bodies, one error shape, bearer auth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from nexus_crm.errors import ErrorBody
+
+PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+class NexusAPI(FastAPI):
+    """FastAPI with an OpenAPI document that tells the whole truth about the API."""
+
+    raw_bodies: tuple[type[BaseModel], ...] = ()
+
+    def openapi(self) -> dict[str, Any]:
+        """Build the schema once: FastAPI's, plus raw bodies, error body and security."""
+        if self.openapi_schema is None:
+            schema = get_openapi(title=self.title, version=self.version,
+                                 description=self.description, routes=self.routes)  # fmt: skip
+            components = schema.setdefault("components", {})
+            models = components.setdefault("schemas", {})
+            documented: tuple[type[BaseModel], ...] = (*self.raw_bodies, ErrorBody)
+            for model in documented:
+                js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                models.update(js.pop("$defs", {}))
+                models[model.__name__] = js
+            components["securitySchemes"] = {"apiKey": {"type": "http", "scheme": "bearer"}}
+            schema["security"] = [{"apiKey": []}]
+            _use_error_body(schema)
+            self.openapi_schema = schema
+        return self.openapi_schema
+
+
+def _use_error_body(schema: dict[str, Any]) -> None:
+    """Document our one error shape instead of FastAPI's default 422 body."""
+    models = schema["components"]["schemas"]
+    models.pop("HTTPValidationError", None)
+    models.pop("ValidationError", None)
+    ref = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, operations in schema["paths"].items():
+        for op in operations.values():
+            if path in PUBLIC_PATHS:
+                op["security"] = []
+            for status, response in op.get("responses", {}).items():
+                if status[0] in "45":
+                    response["content"] = {"application/json": {"schema": ref}}
