@@ -1,0 +1,384 @@
+-- =============================================================================
+-- NexusCRM agent-usage schema for PostgreSQL (hand-written mirror of Alembic 0001)
+-- =============================================================================
+--
+-- What this is
+--   The schema that `nexus-crm db upgrade` creates on PostgreSQL (Alembic revision
+--   0001, src/nexus_crm/migrations/versions/0001_initial_schema.py), written out as
+--   plain SQL for people who bootstrap a database by hand or in Supabase's SQL
+--   editor, plus the SQL function calculate_usage_percentage() (not in the
+--   migration) that answers "how much of their plan has this customer used?"
+--   inside the database.
+--
+--   The migrations stay the source of truth. tests/test_schema_sql.py applies this
+--   file to an empty database and checks that tables, columns, types, defaults,
+--   nullability, keys and indexes equal those of a migrated database, and that the
+--   function gives exactly the answer of the Python engine.
+--
+-- How to run it
+--     psql -v ON_ERROR_STOP=1 -d nexus_crm -f database/agent_usage_schema.sql
+--   or paste it into Supabase's SQL editor. Objects are created in the first schema
+--   of the search_path (normally `public`).
+--
+-- Idempotent
+--   Everything is IF NOT EXISTS / OR REPLACE / ON CONFLICT DO NOTHING, and the
+--   whole file is one transaction: running it again, or on a database already
+--   migrated by Alembic, changes nothing except (re)creating the function. It never
+--   alters an existing table: a table that exists with a different shape is left as
+--   it is.
+--
+-- Supabase note
+--   Supabase exposes tables and functions of `public` through its Data API to the
+--   `anon` and `authenticated` roles unless Row Level Security is enabled or the
+--   grants are revoked. These tables hold customers' usage and API-key hashes; the
+--   NexusCRM service is their only intended client. Lock them down (e.g.
+--   `ALTER TABLE ... ENABLE ROW LEVEL SECURITY` with no policies, and
+--   `REVOKE EXECUTE ON FUNCTION calculate_usage_percentage FROM anon, authenticated`)
+--   unless you mean to expose them. This file does not do it for you, so that it
+--   creates exactly what the migration creates.
+-- =============================================================================
+
+BEGIN;
+
+-- Second runs would print a NOTICE per existing object; keep the output to what matters.
+SET LOCAL client_min_messages = warning;
+
+-- -----------------------------------------------------------------------------
+-- agent_usage_events: one row per usage event received from GENESIS.
+-- Ingestion is idempotent on event_id (unique). `day` is the event's calendar day
+-- in the service's configured time zone (NEXUS_CRM_TIMEZONE), fixed at
+-- ingest time.
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS agent_usage_events (
+    id                  uuid                     NOT NULL,
+    event_id            varchar(128)             NOT NULL,
+    user_id             varchar(128)             NOT NULL,
+    agent_id            varchar(64)              NOT NULL,
+    session_id          varchar(128)             NOT NULL,
+    tokens_used         bigint                   NOT NULL,
+    response_time_ms    integer                  NOT NULL,
+    subscription_tier   varchar(32)              NOT NULL,
+    occurred_at         timestamptz              NOT NULL,
+    day                 date                     NOT NULL,
+    received_at         timestamptz              NOT NULL,
+    metadata            jsonb                    NOT NULL,
+    CONSTRAINT pk_agent_usage_events PRIMARY KEY (id),
+    CONSTRAINT uq_agent_usage_events_event_id UNIQUE (event_id)
+);
+CREATE INDEX IF NOT EXISTS ix_agent_usage_events_occurred_at
+    ON agent_usage_events (occurred_at);
+CREATE INDEX IF NOT EXISTS ix_agent_usage_events_user_id_occurred_at
+    ON agent_usage_events (user_id, occurred_at);
+
+-- -----------------------------------------------------------------------------
+-- agent_usage_daily: day x user x agent totals, incremented on ingest; every read
+-- (insights, usage against limits, the function below) sums these rows.
+-- The rt_* columns are a non-cumulative histogram of response times: rt_le_N
+-- counts interactions with (previous bound) < ms <= N; rt_gt_60000 the rest.
+-- The default is written '0' (a string literal), as Alembic renders it, so that
+-- the catalog shows the same default as on a migrated database.
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS agent_usage_daily (
+    day                     date             NOT NULL,
+    user_id                 varchar(128)     NOT NULL,
+    agent_id                varchar(64)      NOT NULL,
+    interactions            bigint           NOT NULL,
+    tokens                  bigint           NOT NULL,
+    response_time_sum_ms    bigint           NOT NULL,
+    response_time_max_ms    integer          NOT NULL,
+    rt_le_50                bigint           NOT NULL DEFAULT '0',
+    rt_le_100               bigint           NOT NULL DEFAULT '0',
+    rt_le_150               bigint           NOT NULL DEFAULT '0',
+    rt_le_200               bigint           NOT NULL DEFAULT '0',
+    rt_le_250               bigint           NOT NULL DEFAULT '0',
+    rt_le_300               bigint           NOT NULL DEFAULT '0',
+    rt_le_400               bigint           NOT NULL DEFAULT '0',
+    rt_le_500               bigint           NOT NULL DEFAULT '0',
+    rt_le_650               bigint           NOT NULL DEFAULT '0',
+    rt_le_800               bigint           NOT NULL DEFAULT '0',
+    rt_le_1000              bigint           NOT NULL DEFAULT '0',
+    rt_le_1250              bigint           NOT NULL DEFAULT '0',
+    rt_le_1500              bigint           NOT NULL DEFAULT '0',
+    rt_le_2000              bigint           NOT NULL DEFAULT '0',
+    rt_le_2500              bigint           NOT NULL DEFAULT '0',
+    rt_le_3000              bigint           NOT NULL DEFAULT '0',
+    rt_le_4000              bigint           NOT NULL DEFAULT '0',
+    rt_le_5000              bigint           NOT NULL DEFAULT '0',
+    rt_le_6500              bigint           NOT NULL DEFAULT '0',
+    rt_le_8000              bigint           NOT NULL DEFAULT '0',
+    rt_le_10000             bigint           NOT NULL DEFAULT '0',
+    rt_le_15000             bigint           NOT NULL DEFAULT '0',
+    rt_le_20000             bigint           NOT NULL DEFAULT '0',
+    rt_le_30000             bigint           NOT NULL DEFAULT '0',
+    rt_le_60000             bigint           NOT NULL DEFAULT '0',
+    rt_gt_60000             bigint           NOT NULL DEFAULT '0',
+    first_at                timestamptz      NOT NULL,
+    last_at                 timestamptz      NOT NULL,
+    CONSTRAINT pk_agent_usage_daily PRIMARY KEY (day, user_id, agent_id)
+);
+CREATE INDEX IF NOT EXISTS ix_agent_usage_daily_user_id_day
+    ON agent_usage_daily (user_id, day);
+CREATE INDEX IF NOT EXISTS ix_agent_usage_daily_agent_id_day
+    ON agent_usage_daily (agent_id, day);
+
+-- -----------------------------------------------------------------------------
+-- usage_alerts: alerts and their lifecycle (active -> acknowledged -> resolved /
+-- dismissed; snoozed_until hides an alert for a while).
+-- At most one *open* alert per (type, subject, period): the partial unique index
+-- uq_usage_alerts_open enforces it, so an alert is raised again only after the
+-- previous one was resolved or dismissed.
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS usage_alerts (
+    id              uuid             NOT NULL,
+    alert_type      varchar(40)      NOT NULL,
+    severity        varchar(16)      NOT NULL,
+    status          varchar(16)      NOT NULL,
+    subject         varchar(200)     NOT NULL,
+    user_id         varchar(128),
+    agent_id        varchar(64),
+    period_key      varchar(32)      NOT NULL,
+    title           varchar(200)     NOT NULL,
+    message         text             NOT NULL,
+    data            jsonb            NOT NULL,
+    created_at      timestamptz      NOT NULL,
+    updated_at      timestamptz      NOT NULL,
+    snoozed_until   timestamptz,
+    resolved_at     timestamptz,
+    CONSTRAINT pk_usage_alerts PRIMARY KEY (id)
+);
+CREATE INDEX IF NOT EXISTS ix_usage_alerts_status_created_at
+    ON usage_alerts (status, created_at);
+CREATE INDEX IF NOT EXISTS ix_usage_alerts_user_id
+    ON usage_alerts (user_id);
+CREATE UNIQUE INDEX IF NOT EXISTS uq_usage_alerts_open
+    ON usage_alerts (alert_type, subject, period_key)
+    WHERE status IN ('active', 'acknowledged');
+
+-- -----------------------------------------------------------------------------
+-- usage_tier_limits: monthly limits and price of each subscription tier.
+-- rank orders tiers (1 = cheapest; an upgrade goes to a higher rank). Prices are
+-- in cents of `currency`. Editable with PUT /agent-usage/tiers/{tier}.
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS usage_tier_limits (
+    tier                    varchar(32)      NOT NULL,
+    display_name            varchar(64)      NOT NULL,
+    rank                    integer          NOT NULL,
+    monthly_tokens          bigint           NOT NULL,
+    monthly_interactions    bigint           NOT NULL,
+    monthly_price_cents     integer          NOT NULL,
+    currency                varchar(3)       NOT NULL,
+    updated_at              timestamptz      NOT NULL,
+    CONSTRAINT pk_usage_tier_limits PRIMARY KEY (tier),
+    CONSTRAINT uq_usage_tier_limits_rank UNIQUE (rank)
+);
+
+-- The tiers shipped with NexusCRM (same values as the migration). Existing rows
+-- win: limits edited since are kept, and a tier whose rank is already taken by
+-- another tier is skipped rather than failing the script.
+INSERT INTO usage_tier_limits
+    (tier, display_name, rank, monthly_tokens, monthly_interactions,
+     monthly_price_cents, currency, updated_at)
+VALUES
+    ('essential', 'Essential', 1,    200000,   1000,   2900, 'USD', now()),
+    ('pro',       'Pro',       2,   1000000,   5000,   9900, 'USD', now()),
+    ('elite',     'Elite',     3,   4000000,  20000,  29900, 'USD', now()),
+    ('prime',     'PRIME',     4,  15000000,  75000,  79900, 'USD', now()),
+    ('longevity', 'LONGEVITY', 5,  50000000, 250000, 199900, 'USD', now())
+ON CONFLICT DO NOTHING;
+
+-- -----------------------------------------------------------------------------
+-- customers: GENESIS users with a subscription and their current state.
+-- tier matches usage_tier_limits.tier (not a foreign key: a customer may be on a
+-- tier whose limits are not configured yet). billing_anchor_day (1-31, NULL =
+-- calendar month) is the day of month a billing period starts; state_at is when
+-- tier/status last changed.
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS customers (
+    id                  uuid             NOT NULL,
+    user_id             varchar(128)     NOT NULL,
+    tier                varchar(32)      NOT NULL,
+    status              varchar(16)      NOT NULL,
+    email               varchar(320),
+    name                varchar(200),
+    billing_anchor_day  smallint,
+    state_at            timestamptz      NOT NULL,
+    created_at          timestamptz      NOT NULL,
+    updated_at          timestamptz      NOT NULL,
+    CONSTRAINT pk_customers PRIMARY KEY (id),
+    CONSTRAINT uq_customers_user_id UNIQUE (user_id)
+);
+
+-- -----------------------------------------------------------------------------
+-- subscription_changes: history of tier/status changes and where each came from
+-- (source). Used for conversion rates and for training the churn model.
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS subscription_changes (
+    id              uuid             NOT NULL,
+    user_id         varchar(128)     NOT NULL,
+    from_tier       varchar(32),
+    to_tier         varchar(32)      NOT NULL,
+    from_status     varchar(16),
+    to_status       varchar(16)      NOT NULL,
+    changed_at      timestamptz      NOT NULL,
+    recorded_at     timestamptz      NOT NULL,
+    source          varchar(32)      NOT NULL,
+    CONSTRAINT pk_subscription_changes PRIMARY KEY (id)
+);
+CREATE INDEX IF NOT EXISTS ix_subscription_changes_user_id_changed_at
+    ON subscription_changes (user_id, changed_at);
+
+-- -----------------------------------------------------------------------------
+-- api_keys: API keys for scripts and NGX_Closer.Agent. Only a hash of the key is
+-- stored (key_hash); prefix identifies a key in lists; scopes is a JSON array.
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS api_keys (
+    id              uuid             NOT NULL,
+    name            varchar(100)     NOT NULL,
+    prefix          varchar(16)      NOT NULL,
+    key_hash        varchar(64)      NOT NULL,
+    scopes          jsonb            NOT NULL,
+    created_at      timestamptz      NOT NULL,
+    revoked_at      timestamptz,
+    CONSTRAINT pk_api_keys PRIMARY KEY (id),
+    CONSTRAINT uq_api_keys_key_hash UNIQUE (key_hash)
+);
+
+-- -----------------------------------------------------------------------------
+-- alembic_version: tells `nexus-crm db upgrade` which migration this database is
+-- at, so that a database bootstrapped by this file counts as migrated and later
+-- migrations apply on top of it.
+--
+-- !! Bump '0001' below whenever a new migration is added, and update this file
+-- !! with what that migration creates (tests/test_schema_sql.py fails until both
+-- !! are done).
+--
+-- The row is only written into an empty table: a database already stamped (by
+-- Alembic, perhaps at a newer revision) keeps its revision. A second row would
+-- make Alembic see two heads.
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS alembic_version (
+    version_num varchar(32) NOT NULL,
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
+INSERT INTO alembic_version (version_num)
+SELECT '0001'
+WHERE NOT EXISTS (SELECT 1 FROM alembic_version)
+ON CONFLICT DO NOTHING;
+
+-- -----------------------------------------------------------------------------
+-- calculate_usage_percentage(user_id, as_of, timezone)
+--
+-- The same number as nexus_crm.analytics.service.calculate_usage_percentage:
+--
+--   1. today  = the calendar date of p_as_of in p_timezone (an IANA name such as
+--               'UTC' or 'Asia/Tokyo'; nexus_crm.kit.time.local_day).
+--   2. period = [start, end) of the billing period containing today
+--               (nexus_crm.kit.time.billing_period):
+--               anchor = customers.billing_anchor_day, or 1 when NULL (calendar
+--               month); anchored(month) = that month's anchor day, clamped to the
+--               month's last day (31 -> 30 Apr, 28/29 Feb);
+--               start = anchored(today's month), or anchored(previous month) when
+--               that is after today; end = anchored(month after start's month).
+--   3. tokens, interactions = sums over agent_usage_daily of the customer's rows
+--               with start <= day < end (0 when none). `day` is the local date
+--               chosen at ingest (in the service's configured zone); only the
+--               period boundaries depend on p_timezone.
+--   4. result = greatest(100.0 * tokens / monthly_tokens,
+--                        100.0 * interactions / monthly_interactions)
+--               in double precision, evaluated in this order (multiply, then
+--               divide) as Python does, so both give the same bits; not rounded.
+--
+-- NULL for an unknown customer, a customer whose tier has no row in
+-- usage_tier_limits, or a NULL argument (STRICT).
+-- STABLE: reads tables, and now() is fixed within a transaction.
+-- Its search_path is pinned (below, after CREATE) to the schema the tables were
+-- created in, then pg_temp, so callers with another search_path read the same
+-- tables and nobody can shadow them with objects of their own.
+-- -----------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION calculate_usage_percentage(
+    p_user_id   text,
+    p_as_of     timestamptz DEFAULT now(),
+    p_timezone  text        DEFAULT 'UTC'
+) RETURNS double precision
+LANGUAGE plpgsql
+STABLE
+STRICT
+AS $function$
+DECLARE
+    v_anchor                integer;
+    v_monthly_tokens        bigint;
+    v_monthly_interactions  bigint;
+    v_today                 date;
+    v_month                 date;     -- first day of a month
+    v_start                 date;
+    v_end                   date;
+    v_tokens                numeric;  -- sum(bigint) is numeric: no overflow
+    v_interactions          numeric;
+BEGIN
+    SELECT c.billing_anchor_day, t.monthly_tokens, t.monthly_interactions
+      INTO v_anchor, v_monthly_tokens, v_monthly_interactions
+      FROM customers AS c
+      JOIN usage_tier_limits AS t ON t.tier = c.tier
+     WHERE c.user_id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN NULL;  -- unknown customer, or its tier has no limits
+    END IF;
+
+    -- Python: `anchor_day or 1` (NULL and 0 both mean the calendar month).
+    v_anchor := coalesce(nullif(v_anchor, 0), 1);
+    IF v_anchor < 1 THEN  -- Python's date() raises for these too
+        RAISE EXCEPTION 'customer % has an invalid billing_anchor_day %', p_user_id, v_anchor
+            USING ERRCODE = 'data_exception';
+    END IF;
+
+    v_today := (p_as_of AT TIME ZONE p_timezone)::date;
+
+    -- anchored(m) = least(m + (anchor - 1) days, last day of m), for m = 1st of a month.
+    v_month := date_trunc('month', v_today)::date;
+    v_start := least(v_month + (v_anchor - 1), (v_month + interval '1 month')::date - 1);
+    IF v_start > v_today THEN
+        v_month := (v_month - interval '1 month')::date;
+        v_start := least(v_month + (v_anchor - 1), (v_month + interval '1 month')::date - 1);
+    END IF;
+    v_month := (v_month + interval '1 month')::date;
+    v_end := least(v_month + (v_anchor - 1), (v_month + interval '1 month')::date - 1);
+
+    SELECT coalesce(sum(d.tokens), 0), coalesce(sum(d.interactions), 0)
+      INTO v_tokens, v_interactions
+      FROM agent_usage_daily AS d
+     WHERE d.user_id = p_user_id
+       AND d.day >= v_start
+       AND d.day < v_end;
+
+    RETURN greatest(
+        100.0::double precision * v_tokens::double precision
+            / v_monthly_tokens::double precision,
+        100.0::double precision * v_interactions::double precision
+            / v_monthly_interactions::double precision
+    );
+END;
+$function$;
+
+-- current_schema() is where the CREATE TABLEs above put the tables (`public` on
+-- Supabase); ALTER FUNCTION ... SET needs a literal, hence the dynamic statement.
+DO $pin$
+BEGIN
+    EXECUTE format(
+        'ALTER FUNCTION calculate_usage_percentage(text, timestamptz, text) '
+        'SET search_path = %I, pg_temp',
+        current_schema()
+    );
+END
+$pin$;
+
+COMMENT ON FUNCTION calculate_usage_percentage(text, timestamptz, text) IS
+'Usage percentage of a customer''s plan in the billing period containing p_as_of '
+'(a local date in time zone p_timezone, an IANA name): greatest(100 * tokens / '
+'monthly_tokens, 100 * interactions / monthly_interactions) over agent_usage_daily rows '
+'with period_start <= day < period_end. The period is the calendar month, or runs from '
+'customers.billing_anchor_day to the same day next month, clamped to short months. '
+'Same value as nexus_crm.analytics.service.calculate_usage_percentage. NULL for an '
+'unknown customer or a tier without limits in usage_tier_limits. '
+'Example: SELECT calculate_usage_percentage(''cliente_123'', now(), ''America/Mexico_City'');';
+
+COMMIT;
