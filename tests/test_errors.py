@@ -62,3 +62,14 @@ def test_every_4xx_is_documented_with_the_error_body() -> None:
                 if status.startswith("4"):
                     ref = resp["content"]["application/json"]["schema"]["$ref"]
                     assert ref.endswith("/ErrorBody"), (path, status)
+
+
+async def test_unreachable_database_is_503_with_retry_after() -> None:
+    app = create_app(Settings(DATABASE_URL="postgresql://nobody@127.0.0.1:9/none"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            resp = await c.get("/agent-usage/tiers", headers={"Authorization": "Bearer x"})
+    assert resp.status_code == 503
+    assert resp.headers["retry-after"] == "1"
+    assert resp.json()["error"] == "database_unavailable"

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("nexus_crm.errors")
@@ -132,6 +133,15 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_handler(request: Request, exc: Exception) -> JSONResponse:
+    # Busy (SQLite lock timeout), unreachable or restarting database: transient, and the
+    # transaction was rolled back, so the client may safely retry the same request.
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                type(exc).__name__)  # fmt: skip
+    body = {"error": "database_unavailable", "detail": "the database is busy or unreachable; retry"}
+    return error_response(503, body, {"Retry-After": "1"})
+
+
 async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, {"error": "internal_error", "detail": "unexpected server error"})
@@ -142,6 +152,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NexusError, _nexus_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(OperationalError, _database_handler)
+    app.add_exception_handler(OSError, _database_handler)
     app.add_exception_handler(Exception, _unexpected_handler)
 
 
