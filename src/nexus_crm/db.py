@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from nexus_crm.settings import Settings
+
+T = TypeVar("T")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -54,6 +59,38 @@ def create_engine(settings: Settings) -> AsyncEngine:
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+# Deadlock and serialization failure (PostgreSQL): the whole transaction may be re-run.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error means "busy, try again" rather than a bug or bad data."""
+    if isinstance(exc, OperationalError):
+        return True
+    return (
+        isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+    )
+
+
+async def run_transaction(
+    sessions: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    attempts: int = 3,
+) -> T:
+    """Run ``work`` in a transaction, re-running it on deadlock or serialization failure."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with transaction(sessions) as session:
+                return await work(session)
+        except DBAPIError as exc:
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            if sqlstate not in TRANSIENT_SQLSTATES or attempt == attempts:
+                raise
+            await asyncio.sleep(secrets.randbelow(20) * 2**attempt / 1000)  # jittered backoff
+    raise AssertionError("unreachable")
 
 
 @asynccontextmanager

@@ -9,8 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from nexus_crm.db import is_transient
 
 log = logging.getLogger("nexus_crm.errors")
 
@@ -134,6 +136,8 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_handler(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DBAPIError) and not is_transient(exc):
+        return await _unexpected_handler(request, exc)
     # Busy (SQLite lock timeout), unreachable or restarting database: transient, and the
     # transaction was rolled back, so the client may safely retry the same request.
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
@@ -152,7 +156,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NexusError, _nexus_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
-    app.add_exception_handler(OperationalError, _database_handler)
+    app.add_exception_handler(DBAPIError, _database_handler)
     app.add_exception_handler(OSError, _database_handler)
     app.add_exception_handler(Exception, _unexpected_handler)
 

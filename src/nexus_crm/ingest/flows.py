@@ -38,29 +38,22 @@ def _change(
 
 
 async def _ensure_customers(
-    session: AsyncSession,
-    first_seen: Mapping[str, tuple[datetime, str, str]],
-    now: datetime,
+    session: AsyncSession, first_seen: Mapping[str, tuple[datetime, str, str]], now: datetime,
     source: str,
-) -> tuple[dict[str, Customer], list[SubscriptionChange]]:
-    """Lock the customers, creating missing ones; return them and their creation changes."""
-    customers = await repo.lock_customers(session, list(first_seen))
-    missing = sorted(set(first_seen) - set(customers))
-    if not missing:
-        return customers, []
-    rows = [
-        {
-            "id": uuid7(),
-            "user_id": u,
-            "tier": first_seen[u][1],
-            "status": first_seen[u][2],
-            "state_at": first_seen[u][0],
-            "created_at": now,
-            "updated_at": now,
-        }
-        for u in missing
-    ]
-    created = await repo.create_customers(session, rows)
+) -> tuple[dict[str, Customer], list[SubscriptionChange]]:  # fmt: skip
+    """Create missing customers, then lock them all; return them and their creation changes.
+
+    No lock is taken before the inserts, and both the inserts and the locks go in user_id
+    order: locking existing rows first and inserting after could deadlock on PostgreSQL
+    with a concurrent batch creating the same customers.
+    """
+    missing = sorted(set(first_seen) - await repo.existing_customers(session, list(first_seen)))
+    created: set[str] = set()
+    if missing:
+        rows = [{"id": uuid7(), "user_id": u, "tier": first_seen[u][1],
+                 "status": first_seen[u][2], "state_at": first_seen[u][0], "created_at": now,
+                 "updated_at": now} for u in missing]  # fmt: skip
+        created = await repo.create_customers(session, rows)
     customers = await repo.lock_customers(session, list(first_seen))
     changes = [
         _change(u, NO_STATE, (first_seen[u][1], first_seen[u][2]), first_seen[u][0], source)

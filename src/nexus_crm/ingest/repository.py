@@ -61,6 +61,12 @@ async def add_to_daily(session: AsyncSession, rows: Sequence[Mapping[str, Any]])
     )
 
 
+async def existing_customers(session: AsyncSession, user_ids: Sequence[str]) -> set[str]:
+    """Which of ``user_ids`` already have a customer row (no lock taken)."""
+    stmt = select(Customer.user_id).where(Customer.user_id.in_(list(user_ids)))
+    return set((await session.scalars(stmt)).all())
+
+
 async def lock_customers(session: AsyncSession, user_ids: Sequence[str]) -> dict[str, Customer]:
     """Load customers for update (row locks on PostgreSQL), in a fixed order."""
     if not user_ids:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from nexus_crm.db import transaction
+from nexus_crm.db import run_transaction
 from nexus_crm.deps import API_PREFIX, AppMetrics, AppSettings, Sessions
 from nexus_crm.errors import NexusError, PayloadTooLarge
 from nexus_crm.ingest import service
-from nexus_crm.ingest.flows import apply_subscription
 from nexus_crm.ingest.schemas import (
     EventBatchIn,
     IngestResult,
@@ -66,15 +66,9 @@ async def _signed_json(request: Request, settings: Settings) -> tuple[str, Any]:
 
 async def _ingest(request: Request, settings: Settings, sessions: Sessions) -> IngestResult:
     msg_id, payload = await _signed_json(request, settings)
-    received_at = utcnow()
-    async with transaction(sessions) as session:
-        context = await service.validation_context(session, settings, received_at)
-        events, batch = service.validate_events(payload, context=context,
-                                                max_events=settings.max_batch_events)  # fmt: skip
-        rows = service.event_rows(events, webhook_id=msg_id, batch=batch,
-                                  received_at=received_at, tz=settings.tz)  # fmt: skip
-        outcome = await service.ingest_events(session, rows=rows, received_at=received_at)
-    return outcome.result
+    work = partial(service.ingest_payload, payload=payload, webhook_id=msg_id,
+                   settings=settings, received_at=utcnow())  # fmt: skip
+    return await run_transaction(sessions, work)
 
 
 @router.post(
@@ -108,9 +102,6 @@ async def post_subscription(
 ) -> SubscriptionResult:
     """Record a customer's subscription tier and status as GENESIS reports it."""
     _, payload = await _signed_json(request, settings)
-    received_at = utcnow()
-    async with transaction(sessions) as session:
-        sub = service.validate_subscription(
-            payload, context=await service.validation_context(session, settings, received_at)
-        )
-        return await apply_subscription(session, sub, received_at=received_at)
+    work = partial(service.record_subscription, payload=payload, settings=settings,
+                   received_at=utcnow())  # fmt: skip
+    return await run_transaction(sessions, work)

@@ -16,8 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.errors import InvalidInput
 from nexus_crm.ingest import repository as repo
-from nexus_crm.ingest.flows import observe_tiers
-from nexus_crm.ingest.schemas import EVENT_LIST, IngestResult, SubscriptionIn, UsageEventIn
+from nexus_crm.ingest.flows import apply_subscription, observe_tiers
+from nexus_crm.ingest.schemas import (
+    EVENT_LIST,
+    IngestResult,
+    SubscriptionIn,
+    SubscriptionResult,
+    UsageEventIn,
+)
 from nexus_crm.kit.histogram import bucket_index
 from nexus_crm.kit.ids import uuid7
 from nexus_crm.kit.time import local_day
@@ -186,3 +192,24 @@ def validate_subscription(payload: Any, *, context: Mapping[str, Any]) -> Subscr
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         raise InvalidInput(detail, field=errors[0]["field"], errors=errors) from None
+
+
+async def ingest_payload(
+    session: AsyncSession, *, payload: Any, webhook_id: str, settings: Settings,
+    received_at: datetime,
+) -> IngestResult:  # fmt: skip
+    """Validate a decoded events webhook and store its events in the caller's transaction."""
+    context = await validation_context(session, settings, received_at)
+    events, batch = validate_events(payload, context=context, max_events=settings.max_batch_events)
+    rows = event_rows(events, webhook_id=webhook_id, batch=batch, received_at=received_at,
+                      tz=settings.tz)  # fmt: skip
+    return (await ingest_events(session, rows=rows, received_at=received_at)).result
+
+
+async def record_subscription(
+    session: AsyncSession, *, payload: Any, settings: Settings, received_at: datetime
+) -> SubscriptionResult:
+    """Validate a decoded subscription webhook and apply it in the caller's transaction."""
+    context = await validation_context(session, settings, received_at)
+    sub = validate_subscription(payload, context=context)
+    return await apply_subscription(session, sub, received_at=received_at)
