@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,7 +36,7 @@ async def test_opposite_lock_orders_end_in_a_retry_not_an_error(
     calls = {"one": 0, "two": 0}
     first_locked = {"one": asyncio.Event(), "two": asyncio.Event()}
 
-    def worker(name: str, first: str, second: str, other: str):  # type: ignore[no-untyped-def]
+    def worker(name: str, first: str, second: str, other: str) -> Coroutine[Any, Any, str]:
         async def work(session: AsyncSession) -> str:
             calls[name] += 1
             c = await lock(session, first)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from nexus_crm.app import create_app
@@ -37,8 +38,8 @@ async def test_readyz_is_503_when_postgres_is_unreachable() -> None:
     assert resp.json()["status"] == "unavailable"
 
 
-async def test_readyz_names_an_old_schema(client: httpx.AsyncClient, app: object) -> None:
-    sessions = app.state.sessions  # type: ignore[attr-defined]
+async def test_readyz_names_an_old_schema(client: httpx.AsyncClient, app: FastAPI) -> None:
+    sessions = app.state.sessions
     async with sessions() as s, s.begin():
         await s.execute(text("UPDATE alembic_version SET version_num = '0000'"))
     try:

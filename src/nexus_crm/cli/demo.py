@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -84,34 +86,53 @@ async def _post(
     return await client.post(path, content=body, headers=sign_headers(secret, body))
 
 
+def events_this_second(rate: float, rng: random.Random) -> int:
+    """A binomial draw with mean ``rate``: traffic that varies from second to second."""
+    trials = max(1, math.ceil(2 * rate))
+    return sum(rng.random() < rate / trials for _ in range(trials))
+
+
+async def _send_subscriptions(
+    client: httpx.AsyncClient, secret: str, customers: list[DemoCustomer]
+) -> None:
+    for c in customers:
+        name = c.user_id.replace("_", " ").title()
+        sub = {"user_id": c.user_id, "tier": c.tier, "status": "active", "name": name,
+               "email": f"{c.user_id}@example.com"}  # fmt: skip
+        await _post(client, "/agent-usage/subscriptions", secret, sub)
+
+
+async def _send_events(
+    client: httpx.AsyncClient, secret: str, batch: list[dict[str, object]]
+) -> int:
+    """Post one batch; return how many were accepted (problems are printed, not raised)."""
+    try:
+        resp = await _post(client, "/agent-usage/events", secret, {"events": batch})
+    except httpx.HTTPError as exc:
+        typer.echo(f"demo feed: {exc!r}; will retry with the next batch", err=True)
+        return 0
+    if resp.status_code != 200:
+        typer.echo(f"demo feed: HTTP {resp.status_code}: {resp.text[:200]}", err=True)
+        return 0
+    return int(resp.json()["accepted"])
+
+
 async def feed(
     base_url: str, secret: str, rate: float, customers: list[DemoCustomer], rng: random.Random
 ) -> None:
     """Send subscriptions, then about ``rate`` signed events per second, forever."""
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-        for c in customers:
-            sub = {
-                "user_id": c.user_id,
-                "tier": c.tier,
-                "status": "active",
-                "name": c.user_id.replace("_", " ").title(),
-                "email": f"{c.user_id}@example.com",
-            }
-            await _post(client, "/agent-usage/subscriptions", secret, sub)
-        sent = 0
+        await _send_subscriptions(client, secret, customers)
+        accepted, last_report = 0, time.monotonic()
         while True:
-            n = max(1, int(rng.expovariate(1 / rate))) if rate > 0 else 0
-            batch = [
-                make_event(c, rng)
-                for c in rng.choices(customers, [c.weight for c in customers], k=n)
-            ]
-            try:
-                resp = await _post(client, "/agent-usage/events", secret, {"events": batch})
-                sent += resp.json().get("accepted", 0) if resp.status_code == 200 else 0
-            except httpx.HTTPError as exc:
-                typer.echo(f"demo feed: {exc!r}; retrying", err=True)
-            if sent and sent % 100 < n:
-                typer.echo(f"demo feed: {sent} events accepted so far")
+            n = events_this_second(rate, rng)
+            weights = [c.weight for c in customers]
+            if n:
+                batch = [make_event(c, rng) for c in rng.choices(customers, weights, k=n)]
+                accepted += await _send_events(client, secret, batch)
+            if time.monotonic() - last_report >= 10:
+                typer.echo(f"demo feed: {accepted} events accepted so far")
+                last_report = time.monotonic()
             await asyncio.sleep(1.0)
 
 
