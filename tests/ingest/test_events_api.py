@@ -288,6 +288,8 @@ async def test_too_many_events_get_422(client: httpx.AsyncClient) -> None:
         (b'{"events": 3}', "events"),
         (b'{"events": []}', "events"),
         (b'{"events": [], "x": 1}', "x"),
+        (b"[" * 200_000 + b"]" * 200_000, "body"),
+        (b'{"tokens_used": ' + b"9" * 5000 + b"}", "body"),
         (b"\xff\xfe", "body"),
     ],
 )

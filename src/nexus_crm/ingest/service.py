@@ -51,7 +51,9 @@ def parse_json(raw: bytes) -> Any:
     """Decode a JSON body or fail with a 422 naming the body."""
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise InvalidInput("body is nested too deeply", field="body") from None
+    except ValueError as exc:  # bad UTF-8, bad JSON, integers of more than 4,300 digits
         raise InvalidInput(f"body is not valid JSON: {exc}", field="body") from None
 
 
