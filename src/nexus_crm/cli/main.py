@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nexus_crm.cli import db, demo, keys, serve
+from nexus_crm.cli import db, demo, genesis, keys, serve
 
 app = typer.Typer(
     name="nexus-crm",
@@ -16,6 +16,7 @@ app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
+app.add_typer(genesis.app, name="genesis")
 
 
 def main() -> None:

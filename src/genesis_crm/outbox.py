@@ -1,0 +1,212 @@
+"""The durable outbox: a SQLite file (WAL) where every event waits until NexusCRM has it.
+
+An item is committed here before ``track_*`` returns and deleted only after a 2xx. Items the
+server refuses go to ``dead_letter`` with its error, for inspection and ``retry-dead``. One
+process owns an outbox at a time (an exclusive lock on ``<path>.lock``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genesis_crm.errors import OutboxFullError, OutboxLockedError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,               -- 'event' | 'subscription'
+    payload TEXT NOT NULL,            -- the JSON object to send
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS ix_outbox_due ON outbox (kind, next_attempt_at, seq);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    seq INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    failed_at REAL NOT NULL,
+    error TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Item:
+    """An outbox row."""
+
+    seq: int
+    kind: str
+    payload: str
+    attempts: int
+
+
+class Outbox:
+    """A SQLite outbox file; not thread-safe: use it from one thread at a time."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_items: int = 1_000_000,
+        durable: bool = True,
+        clock: Any = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.max_items = max_items
+        self._clock = clock
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = _acquire_lock(self.path)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a returned track_* call survives a power cut, not only a process crash.
+        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(SCHEMA)
+        self._pending = self._scalar("SELECT count(*) FROM outbox")
+
+    def _scalar(self, sql: str, args: Sequence[Any] = ()) -> int:
+        return int(self._db.execute(sql, args).fetchone()[0] or 0)
+
+    @property
+    def pending(self) -> int:
+        """Items waiting for delivery (dead letters excluded)."""
+        return self._pending
+
+    def add(self, kind: str, payload: str) -> int:
+        """Commit one item; raise OutboxFullError (storing nothing) at the size cap."""
+        if self._pending >= self.max_items:
+            raise OutboxFullError(
+                f"outbox {self.path} holds {self._pending} undelivered items (max_outbox_events="
+                f"{self.max_items}); NexusCRM has been unreachable for long — the item was not "
+                "stored. Check CRM_BASE_URL and the CRM's health, or raise the cap."
+            )
+        cur = self._db.execute(
+            "INSERT INTO outbox (kind, payload, created_at) VALUES (?, ?, ?)",
+            (kind, payload, self._clock()),
+        )
+        self._pending += 1
+        return int(cur.lastrowid or 0)
+
+    def due(self, kind: str, limit: int) -> list[Item]:
+        """The oldest items of ``kind`` whose next attempt is due."""
+        rows = self._db.execute(
+            "SELECT seq, kind, payload, attempts FROM outbox WHERE kind = ? AND "
+            "next_attempt_at <= ? ORDER BY seq LIMIT ?",
+            (kind, self._clock(), limit),
+        ).fetchall()
+        return [Item(*r) for r in rows]
+
+    def next_due_in(self) -> float | None:
+        """Seconds until the next item is due (0 if now), None when empty."""
+        row = self._db.execute("SELECT min(next_attempt_at) FROM outbox").fetchone()
+        return None if row[0] is None else max(0.0, row[0] - self._clock())
+
+    def delete(self, seqs: Iterable[int]) -> None:
+        """Forget delivered items."""
+        cur = self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+        self._pending -= cur.rowcount
+
+    def reschedule(self, seqs: Iterable[int], delay: float, error: str) -> None:
+        """Count a failed attempt and set when to try again."""
+        when = self._clock() + delay
+        self._db.executemany(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
+            "WHERE seq = ?",
+            [(when, error, s) for s in seqs],
+        )
+
+    def bury(self, errors: dict[int, str]) -> None:
+        """Move refused items (seq → server's error) to the dead-letter table."""
+        now = self._clock()
+        with self._transaction():
+            for seq, error in errors.items():
+                self._db.execute(
+                    "INSERT INTO dead_letter (seq, kind, payload, created_at, attempts, "
+                    "failed_at, error) SELECT seq, kind, payload, created_at, attempts + 1, ?, ? "
+                    "FROM outbox WHERE seq = ?",
+                    (now, error, seq),
+                )
+                self._pending -= self._db.execute(
+                    "DELETE FROM outbox WHERE seq = ?", (seq,)
+                ).rowcount
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def status(self) -> dict[str, Any]:
+        """Counts and ages for operators."""
+        row = self._db.execute(
+            "SELECT count(*), min(created_at), max(attempts), "
+            "(SELECT last_error FROM outbox WHERE last_error IS NOT NULL ORDER BY seq DESC "
+            "LIMIT 1) FROM outbox"
+        ).fetchone()
+        dead = self._scalar("SELECT count(*) FROM dead_letter")
+        return {
+            "path": str(self.path),
+            "pending": row[0],
+            "oldest_created_at": row[1],
+            "max_attempts": row[2] or 0,
+            "last_error": row[3],
+            "dead": dead,
+        }
+
+    def dead_letters(self, limit: int = 20) -> list[tuple[int, str, str, str]]:
+        """The newest dead letters: (seq, kind, error, payload)."""
+        return self._db.execute(
+            "SELECT seq, kind, error, payload FROM dead_letter ORDER BY seq DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+
+    def retry_dead(self) -> int:
+        """Put every dead letter back in the outbox, due now; return how many."""
+        with self._transaction():
+            n = self._db.execute(
+                "INSERT INTO outbox (seq, kind, payload, created_at) "
+                "SELECT seq, kind, payload, created_at FROM dead_letter"
+            ).rowcount
+            self._db.execute("DELETE FROM dead_letter")
+        self._pending = self._scalar("SELECT count(*) FROM outbox")
+        return n
+
+    def purge_dead(self) -> int:
+        """Delete every dead letter; return how many."""
+        return self._db.execute("DELETE FROM dead_letter").rowcount
+
+    def close(self) -> None:
+        """Close the database and release the process lock."""
+        self._db.close()
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        os.close(self._lock)
+
+
+def _acquire_lock(path: Path) -> int:
+    """An exclusive lock on ``<path>.lock``, held (as a file descriptor) until close()."""
+    fd = os.open(f"{path}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise OutboxLockedError(
+            f"outbox {path} is in use by another process; give each process its own "
+            "outbox_path (e.g. add the worker id)"
+        ) from None
+    return fd
