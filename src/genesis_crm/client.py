@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 
 from genesis_crm import delivery
-from genesis_crm.errors import ClientClosedError, ConfigurationError
+from genesis_crm.errors import ClientClosedError, ConfigurationError, OutboxFullError
 from genesis_crm.events import build_event, build_subscription
 from genesis_crm.outbox import Outbox
 from genesis_crm.policy import Action
@@ -80,6 +80,8 @@ class GenesisCRM:
         self._http: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._open_lock = asyncio.Lock()
+        self._to_write: list[tuple[str, str, asyncio.Future[int | OutboxFullError]]] = []
         self._closed = False
         self._healthy = True  # False after a failed delivery, until the next success
 
@@ -203,12 +205,13 @@ class GenesisCRM:
         return await asyncio.get_running_loop().run_in_executor(self._db, partial(fn, *args))
 
     async def _open(self) -> Outbox:
-        if self._outbox is None:
-            self._db = self._db or ThreadPoolExecutor(1, thread_name_prefix="genesis-crm-outbox")
-            path, cap, durable, clock = self._outbox_args
-            self._outbox = await self._run_db(
-                partial(Outbox, path, max_items=cap, durable=durable, clock=clock)
-            )
+        async with self._open_lock:  # concurrent first calls must open the file once
+            if self._outbox is None:
+                self._db = self._db or ThreadPoolExecutor(1, thread_name_prefix="genesis-crm-db")
+                path, cap, durable, clock = self._outbox_args
+                self._outbox = await self._run_db(
+                    partial(Outbox, path, max_items=cap, durable=durable, clock=clock)
+                )
         return self._outbox
 
     async def _enqueue(self, kind: str, item: dict[str, Any]) -> None:
@@ -217,10 +220,30 @@ class GenesisCRM:
         if not self.enabled:
             return  # CRM_INTEGRATION_ENABLED=false: validated, not stored
         outbox = await self._open()
-        await self._run_db(outbox.add, kind, delivery.dumps(item))
+        done: asyncio.Future[int | OutboxFullError] = asyncio.get_running_loop().create_future()
+        self._to_write.append((kind, delivery.dumps(item), done))
+        if len(self._to_write) == 1:
+            asyncio.get_running_loop().create_task(self._write(outbox))
+        result = await done
+        if isinstance(result, OutboxFullError):
+            raise result
         self._ensure_flusher()
         if self._healthy and outbox.pending >= self._limit:
             self._wake.set()  # a full batch: send now (not while the CRM is failing)
+
+    async def _write(self, outbox: Outbox) -> None:
+        """Group commit: every item queued while the last commit ran shares the next one."""
+        batch, self._to_write = self._to_write, []
+        try:
+            results = await self._run_db(outbox.add_many, [(k, p) for k, p, _ in batch])
+        except BaseException as exc:  # the write failed: every waiting caller hears it
+            for *_, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            raise
+        for (*_, fut), result in zip(batch, results, strict=True):
+            if not fut.done():
+                fut.set_result(result)
 
     def _ensure_flusher(self) -> None:
         if self._task is None or self._task.done():

@@ -84,20 +84,36 @@ class Outbox:
         """Items waiting for delivery (dead letters excluded)."""
         return self._pending
 
+    def _full(self) -> OutboxFullError:
+        return OutboxFullError(
+            f"outbox {self.path} holds {self._pending} undelivered items (max_outbox_events="
+            f"{self.max_items}); NexusCRM has been unreachable for long — the item was not "
+            "stored. Check CRM_BASE_URL and the CRM's health, or raise the cap."
+        )
+
     def add(self, kind: str, payload: str) -> int:
         """Commit one item; raise OutboxFullError (storing nothing) at the size cap."""
-        if self._pending >= self.max_items:
-            raise OutboxFullError(
-                f"outbox {self.path} holds {self._pending} undelivered items (max_outbox_events="
-                f"{self.max_items}); NexusCRM has been unreachable for long — the item was not "
-                "stored. Check CRM_BASE_URL and the CRM's health, or raise the cap."
-            )
-        cur = self._db.execute(
-            "INSERT INTO outbox (kind, payload, created_at) VALUES (?, ?, ?)",
-            (kind, payload, self._clock()),
-        )
-        self._pending += 1
-        return int(cur.lastrowid or 0)
+        result = self.add_many([(kind, payload)])[0]
+        if isinstance(result, OutboxFullError):
+            raise result
+        return result
+
+    def add_many(self, items: Sequence[tuple[str, str]]) -> list[int | OutboxFullError]:
+        """Commit items in one transaction (one fsync); those over the cap get an error."""
+        results: list[int | OutboxFullError] = []
+        now = self._clock()
+        with self._transaction():
+            for kind, payload in items:
+                if self._pending >= self.max_items:
+                    results.append(self._full())
+                    continue
+                cur = self._db.execute(
+                    "INSERT INTO outbox (kind, payload, created_at) VALUES (?, ?, ?)",
+                    (kind, payload, now),
+                )
+                self._pending += 1
+                results.append(int(cur.lastrowid or 0))
+        return results
 
     def due(self, kind: str, limit: int) -> list[Item]:
         """The oldest items of ``kind`` whose next attempt is due."""

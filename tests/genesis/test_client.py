@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -70,6 +71,18 @@ async def test_events_and_subscriptions_are_delivered_exactly_once(
     assert u1 is not None
     assert (u1.tier, u1.email) == ("elite", "u1@ngx.mx")
     assert db_ids == set(ids)
+
+
+async def test_concurrent_first_calls_share_one_outbox(
+    make_client: MakeClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    client = make_client()
+    ids = await asyncio.gather(
+        *(client.track_agent_usage(user_id=f"u{i}", **EVENT) for i in range(30))
+    )
+    assert len(set(ids)) == 30
+    assert await client.flush(timeout=20) == 0
+    assert await stored(sessions) == 30
 
 
 async def test_refused_events_go_to_dead_letters_and_the_rest_is_delivered(

@@ -93,3 +93,15 @@ def test_one_process_owns_an_outbox(tmp_path: Path) -> None:
     assert "OutboxLockedError" in other.stderr
     ob.close()
     Outbox(path).close()  # released on close
+
+
+def test_group_commit_stores_up_to_the_cap_and_refuses_the_rest(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db", max_items=4)
+    ob.add("event", "{}")
+    results = ob.add_many([("event", f'{{"n": {i}}}') for i in range(5)])
+    stored = [r for r in results if isinstance(r, int)]
+    refused = [r for r in results if isinstance(r, OutboxFullError)]
+    assert (len(stored), len(refused)) == (3, 2)
+    assert results[:3] == stored  # the first ones in, in order
+    assert ob.pending == 4
+    ob.close()
