@@ -81,6 +81,7 @@ class GenesisCRM:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._open_lock = asyncio.Lock()
+        self._writers: set[asyncio.Task[None]] = set()
         self._to_write: list[tuple[str, str, asyncio.Future[int | OutboxFullError]]] = []
         self._closed = False
         self._healthy = True  # False after a failed delivery, until the next success
@@ -223,7 +224,9 @@ class GenesisCRM:
         done: asyncio.Future[int | OutboxFullError] = asyncio.get_running_loop().create_future()
         self._to_write.append((kind, delivery.dumps(item), done))
         if len(self._to_write) == 1:
-            asyncio.get_running_loop().create_task(self._write(outbox))
+            task = asyncio.get_running_loop().create_task(self._write(outbox))
+            self._writers.add(task)  # hold a reference until it is done (asyncio docs)
+            task.add_done_callback(self._writers.discard)
         result = await done
         if isinstance(result, OutboxFullError):
             raise result
