@@ -156,6 +156,8 @@ async def test_batch_with_one_bad_item_is_rejected_whole_naming_index_and_field(
         ({"timestamp": "2999-01-01T00:00:00Z"}, "timestamp"),
         ({"timestamp": "yesterday"}, "timestamp"),
         ({"metadata": "not an object"}, "metadata"),
+        ({"metadata": {"note": "a\x00b"}}, "metadata"),  # PostgreSQL's jsonb cannot hold NUL
+        ({"metadata": {"note": "\ud800"}}, "metadata"),  # nor an unpaired surrogate
         ({"surprise": 1}, "surprise"),
     ],
 )

@@ -94,6 +94,18 @@ async def test_changes_are_recorded_at_the_payload_timestamp_and_repeats_are_ign
     assert (c.tier, c.status) == ("elite", "cancelled")
 
 
+async def test_redelivered_update_at_the_same_instant_as_a_later_one_changes_nothing(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    first = {"user_id": "u5", "tier": "pro", "status": "active", "timestamp": at(0)}
+    await post_sub(client, **first)
+    await post_sub(client, user_id="u5", tier="elite", status="active", timestamp=at(0))
+    again = await post_sub(client, **first)
+    assert again.json()["changed"] is False
+    assert [h[1] for h in await history(sessions, "u5")] == ["pro", "elite"]
+    assert (await customer(sessions, "u5")).tier == "elite"
+
+
 async def test_history_loaded_out_of_order_keeps_the_newest_state(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -124,6 +136,8 @@ async def test_bad_subscription_fields_are_named(
         ({"user_id": "u", "tier": "gold", "status": "active"}, "tier"),
         ({"user_id": "u", "tier": "pro", "status": "paused"}, "status"),
         ({"user_id": "u", "tier": "pro", "status": "active", "email": "nope"}, "email"),
+        ({"user_id": "u", "tier": "pro", "status": "active", "email": "a\x00@b.co"}, "email"),
+        ({"user_id": "u", "tier": "pro", "status": "active", "name": "An\x00a"}, "name"),
         ({"tier": "pro", "status": "active"}, "user_id"),
         (
             {"user_id": "u", "tier": "pro", "status": "active", "timestamp": "2999-01-01"},

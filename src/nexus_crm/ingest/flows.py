@@ -88,7 +88,14 @@ async def observe_tiers(
 async def _history_change(
     session: AsyncSession, sub: SubscriptionIn, at: datetime
 ) -> list[SubscriptionChange]:
-    """The change this update records, unless the state at ``at`` already matches it."""
+    """The change this update records, unless the state at ``at`` already matches it.
+
+    A change into this very state at this very instant is a repeat too: with two updates
+    at the same timestamp, "the state at ``at``" is the later one, so a second delivery (or
+    import) of the first would otherwise be recorded again.
+    """
+    if await repo.change_exists(session, sub.user_id, at, (sub.tier, sub.status)):
+        return []
     before = await repo.state_at(session, sub.user_id, at)
     state: State = (before.to_tier, before.to_status) if before else NO_STATE
     if state == (sub.tier, sub.status):
@@ -106,7 +113,7 @@ async def apply_subscription(
     c = customers[sub.user_id]
     if not changes:
         changes = await _history_change(session, sub, at)
-        if at >= c.state_at and (c.tier, c.status) != (sub.tier, sub.status):
+        if changes and at >= c.state_at and (c.tier, c.status) != (sub.tier, sub.status):
             c.tier, c.status, c.state_at = sub.tier, sub.status, at
     c.email = sub.email or c.email
     c.name = sub.name or c.name

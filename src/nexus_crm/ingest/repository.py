@@ -103,6 +103,19 @@ async def state_at(session: AsyncSession, user_id: str, at: datetime) -> Subscri
     return await session.scalar(stmt)
 
 
+async def change_exists(
+    session: AsyncSession, user_id: str, at: datetime, state: tuple[str, str]
+) -> bool:
+    """Whether ``user_id`` has a recorded change into ``state`` (tier, status) at ``at``."""
+    stmt = select(SubscriptionChange.id).where(
+        SubscriptionChange.user_id == user_id,
+        SubscriptionChange.changed_at == at,
+        SubscriptionChange.to_tier == state[0],
+        SubscriptionChange.to_status == state[1],
+    )
+    return (await session.scalar(stmt.limit(1))) is not None
+
+
 async def add_changes(session: AsyncSession, changes: Sequence[SubscriptionChange]) -> None:
     """Record subscription changes."""
     session.add_all(changes)

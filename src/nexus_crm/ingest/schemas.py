@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -16,10 +17,15 @@ from pydantic import (
     field_validator,
 )
 
+# Control characters (NUL above all: PostgreSQL cannot store it) are refused in text fields.
+CONTROL_FREE = r"^[^\x00-\x1f\x7f]+$"
+EMAIL = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
 # Printable identifiers only: no control characters, no surrounding blanks.
-Identifier = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]+$")]
+Identifier = Annotated[str, Field(pattern=CONTROL_FREE)]
 MAX_METADATA_BYTES = 16 * 1024
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+# A JSON escape of NUL that is not itself an escaped backslash followed by "u0000".
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def _check_tier(value: str, info: ValidationInfo) -> str:
@@ -70,9 +76,23 @@ class UsageEventIn(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _metadata_size(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(json.dumps(value, default=str)) > MAX_METADATA_BYTES:
+        text = json.dumps(value, default=str)
+        if len(text) > MAX_METADATA_BYTES:
             raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
+        if "\\u" in text:  # only then can it hold what PostgreSQL's jsonb refuses
+            _check_storable(value)
         return value
+
+
+def _check_storable(value: dict[str, Any]) -> None:
+    """Refuse NUL characters and unpaired surrogates (PostgreSQL cannot store them)."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ValueError("metadata holds an unpaired surrogate (\\ud800-\\udfff)") from None
+    if _NUL_ESCAPE.search(text):
+        raise ValueError("metadata holds a NUL character (\\u0000)")
 
 
 class EventBatchIn(BaseModel):
@@ -101,8 +121,8 @@ class SubscriptionIn(BaseModel):
     user_id: Identifier = Field(min_length=1, max_length=128)
     tier: str = Field(min_length=1, max_length=32)
     status: Literal["active", "cancelled"]
-    email: str | None = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    name: str | None = Field(None, min_length=1, max_length=200)
+    email: str | None = Field(None, max_length=320, pattern=EMAIL)
+    name: str | None = Field(None, min_length=1, max_length=200, pattern=CONTROL_FREE)
     billing_anchor_day: int | None = Field(None, ge=1, le=31)
     timestamp: datetime | None = None
 

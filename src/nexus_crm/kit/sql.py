@@ -6,14 +6,15 @@ functions here build those statements with each dialect's insert construct.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Row, Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# Rows per statement: keeps bind parameters under both databases' 32,766 limit.
+# Rows per multi-row INSERT of a bulk insert; SQLAlchemy also keeps each statement under the
+# database's bind-parameter limit (32,766 on SQLite, 32,767 on PostgreSQL).
 CHUNK_ROWS = 1000
 
 
@@ -25,11 +26,6 @@ def _insert(dialect: str, table: Table) -> Any:
     raise NotImplementedError(f"unsupported database dialect: {dialect}")
 
 
-def _chunks(rows: Sequence[Mapping[str, Any]]) -> Iterable[Sequence[Mapping[str, Any]]]:
-    for start in range(0, len(rows), CHUNK_ROWS):
-        yield rows[start : start + CHUNK_ROWS]
-
-
 async def insert_ignore_returning(
     session: AsyncSession,
     table: Table,
@@ -39,14 +35,17 @@ async def insert_ignore_returning(
     returning: Sequence[str],
 ) -> list[Row[Any]]:
     """Insert ``rows``, skip those that hit the ``conflict`` unique key, return the inserted."""
+    if not rows:
+        return []
     dialect = session.get_bind().dialect.name
     cols = [table.c[name] for name in returning]
-    inserted: list[Row[Any]] = []
-    for chunk in _chunks(rows):
-        stmt = _insert(dialect, table).values(list(chunk))
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict)).returning(*cols)
-        inserted.extend((await session.execute(stmt)).all())
-    return inserted
+    stmt = _insert(dialect, table).on_conflict_do_nothing(index_elements=list(conflict))
+    # One statement with a list of parameter sets: SQLAlchemy's "insertmanyvalues" sends
+    # multi-row INSERTs of CHUNK_ROWS rows from a statement compiled once and cached, rather
+    # than compiling a new VALUES list of thousands of bind parameters for every chunk.
+    stmt = stmt.returning(*cols).execution_options(insertmanyvalues_page_size=CHUNK_ROWS)
+    result = await session.execute(stmt, list(rows))
+    return list(result.all())
 
 
 async def insert_ignore(
@@ -57,10 +56,11 @@ async def insert_ignore(
     conflict: Sequence[str],
 ) -> None:
     """Insert ``rows``, silently keeping existing rows with the same ``conflict`` key."""
+    if not rows:
+        return
     dialect = session.get_bind().dialect.name
-    for chunk in _chunks(rows):
-        stmt = _insert(dialect, table).values(list(chunk))
-        await session.execute(stmt.on_conflict_do_nothing(index_elements=list(conflict)))
+    stmt = _insert(dialect, table).on_conflict_do_nothing(index_elements=list(conflict))
+    await session.execute(stmt, list(rows))
 
 
 async def upsert_accumulate(
@@ -77,14 +77,16 @@ async def upsert_accumulate(
 
     Rows should be sorted by ``key`` so that concurrent writers lock in the same order.
     """
+    if not rows:
+        return
     dialect = session.get_bind().dialect.name
     fn_max, fn_min = ("greatest", "least") if dialect == "postgresql" else ("max", "min")
-    for chunk in _chunks(rows):
-        stmt = _insert(dialect, table).values(list(chunk))
-        excluded = stmt.excluded
-        updates: dict[str, Any] = {c: table.c[c] + excluded[c] for c in add}
-        for c in greatest:
-            updates[c] = getattr(func, fn_max)(table.c[c], excluded[c])
-        for c in least:
-            updates[c] = getattr(func, fn_min)(table.c[c], excluded[c])
-        await session.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=updates))
+    stmt = _insert(dialect, table)
+    excluded = stmt.excluded
+    updates: dict[str, Any] = {c: table.c[c] + excluded[c] for c in add}
+    for c in greatest:
+        updates[c] = getattr(func, fn_max)(table.c[c], excluded[c])
+    for c in least:
+        updates[c] = getattr(func, fn_min)(table.c[c], excluded[c])
+    stmt = stmt.on_conflict_do_update(index_elements=list(key), set_=updates)
+    await session.execute(stmt, list(rows))  # executemany: compiled once, rows in order
