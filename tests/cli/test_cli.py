@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import sqlite3
@@ -207,25 +208,69 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(db_url: str) -> None:
         assert "Traceback" not in server.output()
 
 
-def test_demo_serves_live_traffic_with_a_working_admin_key(tmp_path: Path) -> None:
+def run_demo(tmp_path: Path, db: Path) -> ServerProcess:
+    """``nexus-crm demo`` with a small population (20 customers, 14 days) in ``tmp_path``."""
+    demo = [*nexus_crm_command(), "demo", "--rate", "20", "--customers", "20", "--days", "14"]
+    return ServerProcess(
+        server_env(f"sqlite:///{db}"),
+        command=lambda port: [*demo, "--port", str(port)],
+        cwd=tmp_path,
+    )
+
+
+def wait_for_output(server: ServerProcess, pattern: str, timeout: float) -> re.Match[str]:
+    """Poll the process's output until ``pattern`` appears in it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = re.search(pattern, server.output(), re.MULTILINE)
+        if match:
+            return match
+        time.sleep(0.1)
+    raise AssertionError(f"{pattern!r} not in the output:\n{server.output()}")
+
+
+def test_demo_backfills_history_then_serves_live_traffic(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
-    env = server_env(f"sqlite:///{db}")
-    demo = [*nexus_crm_command(), "demo", "--rate", "20", "--port"]
-    with ServerProcess(env, command=lambda port: [*demo, str(port)], cwd=tmp_path) as server:
+    with run_demo(tmp_path, db) as server:
         server.start(timeout=20)
-        match = re.search(r"^admin API key: (ncrm_\S+)$", server.output(), re.MULTILINE)
-        assert match, server.output()
-        headers = bearer(match.group(1))
-        with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as client:
+        key = wait_for_output(server, r"^admin API key: (ncrm_\S+)$", 1).group(1)
+        wait_for_output(server, r"^demo: history loaded", 60)
+        truth = json.loads((tmp_path / "data" / "truth.json").read_text())
+        with httpx.Client(base_url=server.base_url, headers=bearer(key), timeout=10) as client:
+            history = client.get("/agent-usage/insights", params={"days": 14}).json()
+            assert history["totals"]["interactions"] >= truth["totals"]["events"] > 1000
+            assert 0 < history["totals"]["active_users"] <= 20
             first = wait_for_interactions(client, above=0, timeout=20)
             second = wait_for_interactions(client, above=first, timeout=20)
             assert second > first
             tiers = client.put("/agent-usage/tiers/pro", json=TIER_BODY)
             assert tiers.status_code == 200, tiers.text  # the demo key is an admin key
-        assert db.exists()
+        wait_for_output(server, r"^live: \d+ events in \d+ s", 20)
         code = server.stop(sig=signal.SIGINT)
         assert stopped_by(code, signal.SIGINT), (code, server.output())
         assert "Traceback" not in server.output()
+    assert db.exists()
+
+
+def test_a_second_demo_run_resends_the_history_as_duplicates(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    for run in range(2):
+        with run_demo(tmp_path, db) as server:
+            server.start(timeout=20)
+            summary = wait_for_output(
+                server,
+                r"^backfill: ([\d,]+) events sent, ([\d,]+) "
+                r"accepted, ([\d,]+) duplicates",
+                60,
+            )
+            sent, accepted, duplicates = (int(g.replace(",", "")) for g in summary.groups())
+            if run == 0:
+                first_sent = sent
+                assert (accepted, duplicates) == (sent, 0)
+            else:
+                assert duplicates == first_sent
+                assert accepted == sent - first_sent
+            server.stop(sig=signal.SIGINT)
 
 
 def wait_for_interactions(client: httpx.Client, *, above: int, timeout: float) -> int:

@@ -1,168 +1,179 @@
-"""``nexus-crm demo``: migrate the embedded database, serve, and feed it live traffic."""
+"""``nexus-crm demo``: migrate the embedded database, serve, backfill history, stream live.
+
+The simulator runs as a child process (``python -m nexus_crm.cli.simulate``), as GENESIS
+would: it backfills the history through the signed batch endpoint, writes the truth file,
+then streams live traffic through the ``genesis_crm`` client until the demo stops.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import math
-import random
-import time
+import contextlib
+import os
+import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 import uvicorn
 
-from genesis_crm.signing import sign_headers
 from nexus_crm.app import create_app
 from nexus_crm.cli.common import load_settings, run_in_session
 from nexus_crm.cli.db import migrate
-from nexus_crm.kit.ids import uuid7
+from nexus_crm.kit.time import local_day
 from nexus_crm.security import service as keys
 from nexus_crm.settings import Settings
+from nexus_crm.simulate.population import GENERATOR_VERSION
+from nexus_crm.simulate.truth import read_truth
 
-AGENTS = {
-    "NEXUS": 30,
-    "BLAZE": 20,
-    "SAGE": 18,
-    "WAVE": 10,
-    "SPARK": 8,
-    "NOVA": 6,
-    "LUNA": 4,
-    "STELLA": 4,
-}
-# (tier, events per customer per hour relative weight, typical tokens)
-PERSONAS = [
-    ("essential", 1, 120),
-    ("pro", 3, 180),
-    ("elite", 5, 240),
-    ("prime", 8, 320),
-    ("longevity", 10, 400),
-]
+TRUTH_PATH = Path("data/truth.json")
+OUTBOX_PATH = Path("data/demo_outbox.db")
+STOP_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
-class DemoCustomer:
-    """A demo customer: id, tier, activity weight and typical tokens per interaction."""
+class Simulation:
+    """What the demo asks of the simulator."""
 
-    user_id: str
-    tier: str
-    weight: int
-    tokens: int
+    customers: int
+    days: int
+    seed: int
+    rate: float
+    first_day: date
+    timezone: str
 
-
-def demo_customers(n: int, rng: random.Random) -> list[DemoCustomer]:
-    """``n`` customers spread over the five tiers."""
-    out = []
-    for i in range(n):
-        tier, weight, tokens = PERSONAS[i % len(PERSONAS)]
-        out.append(
-            DemoCustomer(f"cliente_{tier}_{100 + i}", tier, weight * rng.randint(1, 3), tokens)
-        )
-    return out
-
-
-def make_event(c: DemoCustomer, rng: random.Random) -> dict[str, object]:
-    """One realistic usage event for customer ``c``."""
-    agent = rng.choices(list(AGENTS), weights=list(AGENTS.values()))[0]
-    return {
-        "event_id": str(uuid7()),
-        "user_id": c.user_id,
-        "agent_id": agent,
-        "session_id": f"session_{c.user_id[-3:]}_{rng.randint(1, 40)}",
-        "tokens_used": max(1, int(rng.gauss(c.tokens, c.tokens / 4))),
-        "response_time_ms": max(80, int(rng.lognormvariate(6.9, 0.35))),
-        "subscription_tier": c.tier,
-        "timestamp": datetime.now(UTC).isoformat(),
-    }
+    def args(self, base_url: str) -> list[str]:
+        """Options shared by the backfill and the live run (same population)."""
+        return [
+            "--customers",
+            str(self.customers),
+            "--days",
+            str(self.days),
+            "--seed",
+            str(self.seed),
+            "--start",
+            self.first_day.isoformat(),
+            "--timezone",
+            self.timezone,
+            "--base-url",
+            base_url,
+        ]
 
 
-async def _post(
-    client: httpx.AsyncClient, path: str, secret: str, payload: object
-) -> httpx.Response:
-    body = json.dumps(payload).encode()
-    return await client.post(path, content=body, headers=sign_headers(secret, body))
+def first_day(settings: Settings, customers: int, days: int, seed: int) -> date:
+    """The first day: ``data/truth.json``'s if it holds this population, else ``days`` ago.
+
+    Continuing the same population makes a re-run resend the same events, which the server
+    reports as duplicates instead of doubling the history.
+    """
+    fresh = local_day(datetime.now(UTC), settings.tz) - timedelta(days=days - 1)
+    params = (read_truth(TRUTH_PATH) or {}).get("parameters") or {}
+    same = (
+        params.get("seed"),
+        params.get("customers"),
+        params.get("days"),
+        params.get("timezone"),
+        params.get("generator_version"),
+    ) == (seed, customers, days, settings.timezone, GENERATOR_VERSION)
+    if not same:
+        return fresh
+    earlier = date.fromisoformat(params["first_day"])
+    if earlier <= fresh and (fresh - earlier).days <= days:
+        return earlier
+    typer.echo(
+        f"demo: {TRUTH_PATH} is from {earlier}; starting a new history "
+        "(delete ./data for a clean demo)"
+    )
+    return fresh
 
 
-def events_this_second(rate: float, rng: random.Random) -> int:
-    """A binomial draw with mean ``rate``: traffic that varies from second to second."""
-    trials = max(1, math.ceil(2 * rate))
-    return sum(rng.random() < rate / trials for _ in range(trials))
-
-
-async def _send_subscriptions(
-    client: httpx.AsyncClient, secret: str, customers: list[DemoCustomer]
-) -> None:
-    for c in customers:
-        name = c.user_id.replace("_", " ").title()
-        sub = {"user_id": c.user_id, "tier": c.tier, "status": "active", "name": name,
-               "email": f"{c.user_id}@example.com"}  # fmt: skip
-        await _post(client, "/agent-usage/subscriptions", secret, sub)
-
-
-async def _send_events(
-    client: httpx.AsyncClient, secret: str, batch: list[dict[str, object]]
-) -> int:
-    """Post one batch; return how many were accepted (problems are printed, not raised)."""
+async def run_child(args: list[str], env: dict[str, str]) -> int:
+    """Run the simulator with ``args``; stop it (SIGTERM, then SIGKILL) if cancelled."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "nexus_crm.cli.simulate", *args, env=env
+    )
     try:
-        resp = await _post(client, "/agent-usage/events", secret, {"events": batch})
-    except httpx.HTTPError as exc:
-        typer.echo(f"demo feed: {exc!r}; will retry with the next batch", err=True)
-        return 0
-    if resp.status_code != 200:
-        typer.echo(f"demo feed: HTTP {resp.status_code}: {resp.text[:200]}", err=True)
-        return 0
-    return int(resp.json()["accepted"])
+        return await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
 
 
-async def feed(
-    base_url: str, secret: str, rate: float, customers: list[DemoCustomer], rng: random.Random
-) -> None:
-    """Send subscriptions, then about ``rate`` signed events per second, forever."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-        await _send_subscriptions(client, secret, customers)
-        accepted, last_report = 0, time.monotonic()
-        while True:
-            n = events_this_second(rate, rng)
-            weights = [c.weight for c in customers]
-            if n:
-                batch = [make_event(c, rng) for c in rng.choices(customers, weights, k=n)]
-                accepted += await _send_events(client, secret, batch)
-            if time.monotonic() - last_report >= 10:
-                typer.echo(f"demo feed: {accepted} events accepted so far")
-                last_report = time.monotonic()
-            await asyncio.sleep(1.0)
+async def simulate_when_up(server: uvicorn.Server, sim: Simulation, secret: str) -> int:
+    """Once the server answers: backfill (stop the demo if it fails), then stream live."""
+    while not server.started:
+        await asyncio.sleep(0.05)
+    url = f"http://{server.config.host}:{server.config.port}"
+    env = {**os.environ, "CRM_WEBHOOK_SECRET": secret}  # not on the command line (ps)
+    backfill = [*sim.args(url), "--backfill", "--truth", str(TRUTH_PATH)]
+    code = await run_child(backfill, env)
+    if code != 0:
+        typer.echo(f"demo: the backfill failed (exit {code}); stopping", err=True)
+        server.should_exit = True
+        return 1
+    typer.echo(f"demo: history loaded; try {url}/agent-usage/insights?days={sim.days}")
+    live = [*sim.args(url), "--live", "--rate", f"{sim.rate:g}", "--outbox", str(OUTBOX_PATH)]
+    return await run_child(live, env)
 
 
-async def _serve_with_feed(settings: Settings, host: str, port: int, rate: float, n: int) -> None:
-    server = uvicorn.Server(
+class DemoServer(uvicorn.Server):
+    """A server that, asked to stop, first stops the simulator: its last events get in."""
+
+    simulator: asyncio.Task[int] | None = None
+    _stopping = False
+
+    async def on_tick(self, counter: int) -> bool:
+        """Keep serving while the simulator winds down (at most ``STOP_TIMEOUT_S``)."""
+        sim = self.simulator
+        if self.should_exit and not self.force_exit and sim is not None and not sim.done():
+            if not self._stopping:
+                self._stopping = True
+                sim.cancel()  # run_child sends SIGTERM and waits for the child
+            return False
+        return await super().on_tick(counter)
+
+
+async def serve_with_simulator(settings: Settings, host: str, port: int, sim: Simulation) -> int:
+    """Serve until stopped while the simulator feeds the server; the exit code."""
+    server = DemoServer(
         uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
     )
-    rng = random.Random()
-
-    async def _feed_when_up() -> None:
-        while not server.started:
-            await asyncio.sleep(0.05)
-        await feed(
-            f"http://{host}:{port}", settings.webhook_secrets[0], rate, demo_customers(n, rng), rng
-        )
-
-    task = asyncio.create_task(_feed_when_up())
+    task = asyncio.create_task(simulate_when_up(server, sim, settings.webhook_secrets[0]))
+    server.simulator = task
     try:
         await server.serve()
     finally:
+        finished = task.done() and not task.cancelled()
         task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return task.result() if finished else 0
+
+
+def print_banner(url: str, settings: Settings, key: str) -> None:
+    """Where the demo serves and how to try it."""
+    typer.echo(f"NexusCRM demo on {url}  (database: {settings.database_url})")
+    typer.echo(f"admin API key: {key}")
+    typer.echo(f"try: curl -H 'Authorization: Bearer {key}' {url}/agent-usage/insights?days=1")
+    typer.echo(f"API docs: {url}/docs   stop with Ctrl+C")
 
 
 def demo(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8001,
-    rate: Annotated[float, typer.Option(help="events per second")] = 3.0,
-    customers: Annotated[int, typer.Option(help="demo customers")] = 15,
+    rate: Annotated[float, typer.Option(help="live events per second", min=0.01)] = 3.0,
+    customers: Annotated[int, typer.Option(help="simulated customers", min=1)] = 300,
+    days: Annotated[int, typer.Option(help="days of history to backfill", min=14)] = 60,
+    seed: Annotated[int, typer.Option(help="simulator seed", min=0)] = 42,
 ) -> None:
-    """Migrate, serve the API and feed it live signed events. Example: nexus-crm demo"""
+    """Migrate, serve, backfill history and stream live traffic. Example: nexus-crm demo"""
     settings = load_settings()
     asyncio.run(migrate(settings))
     _, key = run_in_session(
@@ -171,9 +182,14 @@ def demo(
             s, name=f"demo-admin-{datetime.now(UTC):%Y%m%d%H%M%S}", scopes=["admin"]
         ),
     )
-    url = f"http://{host}:{port}"
-    typer.echo(f"NexusCRM demo on {url}  (database: {settings.database_url})")
-    typer.echo(f"admin API key: {key}")
-    typer.echo(f"try: curl -H 'Authorization: Bearer {key}' {url}/agent-usage/insights?days=1")
-    typer.echo(f"API docs: {url}/docs   stop with Ctrl+C")
-    asyncio.run(_serve_with_feed(settings, host, port, rate, customers))
+    print_banner(f"http://{host}:{port}", settings, key)
+    sim = Simulation(
+        customers, days, seed, rate, first_day(settings, customers, days, seed), settings.timezone
+    )
+    typer.echo(
+        f"demo: backfilling {days} days for {customers} customers, then about "
+        f"{rate:g} live events/s; truth file: {TRUTH_PATH}"
+    )
+    code = asyncio.run(serve_with_simulator(settings, host, port, sim))
+    if code:
+        raise typer.Exit(code)

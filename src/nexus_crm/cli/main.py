@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nexus_crm.cli import db, demo, genesis, keys, serve
+from nexus_crm.cli import db, demo, genesis, imports, keys, serve, simulate
 
 app = typer.Typer(
     name="nexus-crm",
@@ -14,8 +14,10 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
+app.command("simulate")(simulate.simulate)
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
+app.add_typer(imports.app, name="import")
 app.add_typer(genesis.app, name="genesis")
 
 
