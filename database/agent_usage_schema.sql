@@ -1,10 +1,10 @@
 -- =============================================================================
--- NexusCRM agent-usage schema for PostgreSQL (hand-written mirror of Alembic 0001)
+-- NexusCRM agent-usage schema for PostgreSQL (hand-written mirror of Alembic 0001-0002)
 -- =============================================================================
 --
 -- What this is
---   The schema that `nexus-crm db upgrade` creates on PostgreSQL (Alembic revision
---   0001, src/nexus_crm/migrations/versions/0001_initial_schema.py), written out as
+--   The schema that `nexus-crm db upgrade` creates on PostgreSQL (Alembic revisions
+--   0001 and 0002, src/nexus_crm/migrations/versions/), written out as
 --   plain SQL for people who bootstrap a database by hand or in Supabase's SQL
 --   editor, plus the SQL function calculate_usage_percentage() (not in the
 --   migration) that answers "how much of their plan has this customer used?"
@@ -24,8 +24,10 @@
 --   Everything is IF NOT EXISTS / OR REPLACE / ON CONFLICT DO NOTHING, and the
 --   whole file is one transaction: running it again, or on a database already
 --   migrated by Alembic, changes nothing except (re)creating the function. It never
---   alters an existing table: a table that exists with a different shape is left as
---   it is.
+--   alters an existing table beyond adding the columns a later migration added
+--   (ADD COLUMN IF NOT EXISTS), so that a database bootstrapped by an older copy of
+--   this file is brought to the current revision; a table that exists with another
+--   shape is otherwise left as it is.
 --
 -- Supabase note
 --   Supabase exposes tables and functions of `public` through its Data API to the
@@ -144,8 +146,14 @@ CREATE TABLE IF NOT EXISTS usage_alerts (
     updated_at      timestamptz      NOT NULL,
     snoozed_until   timestamptz,
     resolved_at     timestamptz,
+    acknowledged_at timestamptz,
+    dismissed_at    timestamptz,
     CONSTRAINT pk_usage_alerts PRIMARY KEY (id)
 );
+-- Added by revision 0002: a table created by the 0001 version of this file gets them
+-- here (at the end, where the migration's ALTER TABLE puts them too).
+ALTER TABLE usage_alerts ADD COLUMN IF NOT EXISTS acknowledged_at timestamptz;
+ALTER TABLE usage_alerts ADD COLUMN IF NOT EXISTS dismissed_at timestamptz;
 CREATE INDEX IF NOT EXISTS ix_usage_alerts_status_created_at
     ON usage_alerts (status, created_at);
 CREATE INDEX IF NOT EXISTS ix_usage_alerts_user_id
@@ -153,6 +161,71 @@ CREATE INDEX IF NOT EXISTS ix_usage_alerts_user_id
 CREATE UNIQUE INDEX IF NOT EXISTS uq_usage_alerts_open
     ON usage_alerts (alert_type, subject, period_key)
     WHERE status IN ('active', 'acknowledged');
+
+-- -----------------------------------------------------------------------------
+-- usage_alert_events: every transition of an alert (raised, acknowledged, resolved,
+-- dismissed, snoozed) with who did it (actor: key:<prefix>, cli or system), when,
+-- and an optional note. from_status is NULL for "raised"; snoozed_until is set for
+-- a snooze. Deleting an alert deletes its history.
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS usage_alert_events (
+    id              uuid             NOT NULL,
+    alert_id        uuid             NOT NULL,
+    action          varchar(16)      NOT NULL,
+    from_status     varchar(16),
+    to_status       varchar(16)      NOT NULL,
+    actor           varchar(200)     NOT NULL,
+    note            text,
+    snoozed_until   timestamptz,
+    at              timestamptz      NOT NULL,
+    CONSTRAINT pk_usage_alert_events PRIMARY KEY (id),
+    CONSTRAINT fk_usage_alert_events_alert_id_usage_alerts FOREIGN KEY (alert_id)
+        REFERENCES usage_alerts (id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS ix_usage_alert_events_alert_id_at
+    ON usage_alert_events (alert_id, at);
+
+-- -----------------------------------------------------------------------------
+-- agent_usage_hourly: hour x agent totals over all customers, incremented on
+-- ingest (hour = the UTC start of the hour); same rt_* histogram as the daily table.
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS agent_usage_hourly (
+    hour                    timestamptz      NOT NULL,
+    agent_id                varchar(64)      NOT NULL,
+    interactions            bigint           NOT NULL,
+    tokens                  bigint           NOT NULL,
+    response_time_sum_ms    bigint           NOT NULL,
+    response_time_max_ms    integer          NOT NULL,
+    rt_le_50                bigint           NOT NULL DEFAULT '0',
+    rt_le_100               bigint           NOT NULL DEFAULT '0',
+    rt_le_150               bigint           NOT NULL DEFAULT '0',
+    rt_le_200               bigint           NOT NULL DEFAULT '0',
+    rt_le_250               bigint           NOT NULL DEFAULT '0',
+    rt_le_300               bigint           NOT NULL DEFAULT '0',
+    rt_le_400               bigint           NOT NULL DEFAULT '0',
+    rt_le_500               bigint           NOT NULL DEFAULT '0',
+    rt_le_650               bigint           NOT NULL DEFAULT '0',
+    rt_le_800               bigint           NOT NULL DEFAULT '0',
+    rt_le_1000              bigint           NOT NULL DEFAULT '0',
+    rt_le_1250              bigint           NOT NULL DEFAULT '0',
+    rt_le_1500              bigint           NOT NULL DEFAULT '0',
+    rt_le_2000              bigint           NOT NULL DEFAULT '0',
+    rt_le_2500              bigint           NOT NULL DEFAULT '0',
+    rt_le_3000              bigint           NOT NULL DEFAULT '0',
+    rt_le_4000              bigint           NOT NULL DEFAULT '0',
+    rt_le_5000              bigint           NOT NULL DEFAULT '0',
+    rt_le_6500              bigint           NOT NULL DEFAULT '0',
+    rt_le_8000              bigint           NOT NULL DEFAULT '0',
+    rt_le_10000             bigint           NOT NULL DEFAULT '0',
+    rt_le_15000             bigint           NOT NULL DEFAULT '0',
+    rt_le_20000             bigint           NOT NULL DEFAULT '0',
+    rt_le_30000             bigint           NOT NULL DEFAULT '0',
+    rt_le_60000             bigint           NOT NULL DEFAULT '0',
+    rt_gt_60000             bigint           NOT NULL DEFAULT '0',
+    CONSTRAINT pk_agent_usage_hourly PRIMARY KEY (hour, agent_id)
+);
+CREATE INDEX IF NOT EXISTS ix_agent_usage_hourly_agent_id_hour
+    ON agent_usage_hourly (agent_id, hour);
 
 -- -----------------------------------------------------------------------------
 -- usage_tier_limits: monthly limits and price of each subscription tier.
@@ -248,20 +321,22 @@ CREATE TABLE IF NOT EXISTS api_keys (
 -- at, so that a database bootstrapped by this file counts as migrated and later
 -- migrations apply on top of it.
 --
--- !! Bump '0001' below whenever a new migration is added, and update this file
--- !! with what that migration creates (tests/test_schema_sql.py fails until both
--- !! are done).
+-- !! Bump '0002' below whenever a new migration is added (and add the previous
+-- !! head to the UPDATE), and update this file with what that migration creates
+-- !! (tests/test_schema_sql.py fails until both are done).
 --
--- The row is only written into an empty table: a database already stamped (by
--- Alembic, perhaps at a newer revision) keeps its revision. A second row would
--- make Alembic see two heads.
+-- A database this file bootstrapped at an older revision (0001) now has what
+-- 0002 adds, so its stamp moves to '0002'. Otherwise the row is only written into
+-- an empty table: a database already stamped (by Alembic, perhaps at a newer
+-- revision) keeps its revision. A second row would make Alembic see two heads.
 -- -----------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS alembic_version (
     version_num varchar(32) NOT NULL,
     CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
+UPDATE alembic_version SET version_num = '0002' WHERE version_num = '0001';
 INSERT INTO alembic_version (version_num)
-SELECT '0001'
+SELECT '0002'
 WHERE NOT EXISTS (SELECT 1 FROM alembic_version)
 ON CONFLICT DO NOTHING;
 

@@ -23,12 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.ingest import flows
 from nexus_crm.ingest import repository as repo
+from nexus_crm.kit.histogram import bucket_index
+from nexus_crm.kit.time import utc_hour
 from nexus_crm.models import (
+    RESPONSE_TIME_BOUNDS_MS,
     RESPONSE_TIME_BUCKETS,
     AgentUsageEvent,
     Customer,
     SubscriptionChange,
     agent_usage_daily,
+    agent_usage_hourly,
 )
 from tests.processes import ServerProcess, running_server
 from tests.support import event, signed
@@ -196,6 +200,42 @@ def _normalize(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+async def hourly_vs_raw(
+    sessions: async_sessionmaker[AsyncSession],
+) -> tuple[
+    dict[tuple[datetime, str], tuple[int, ...]], dict[tuple[datetime, str], tuple[int, ...]]
+]:
+    """Per (UTC hour, agent): sums over raw events (in Python), and the hourly rows."""
+    e, h = AgentUsageEvent, agent_usage_hourly.c
+    async with sessions() as s:
+        events = (
+            await s.execute(select(e.occurred_at, e.agent_id, e.tokens_used, e.response_time_ms))
+        ).all()
+        hourly = (
+            await s.execute(
+                select(
+                    h.hour,
+                    h.agent_id,
+                    h.interactions,
+                    h.tokens,
+                    h.response_time_sum_ms,
+                    h.response_time_max_ms,
+                    *(h[b] for b in RESPONSE_TIME_BUCKETS),
+                )
+            )
+        ).all()
+    raw: dict[tuple[datetime, str], list[int]] = {}
+    for at, agent, tokens, rt in events:
+        acc = raw.setdefault((utc_hour(at), agent), [0, 0, 0, 0, *[0] * len(RESPONSE_TIME_BUCKETS)])
+        acc[0] += 1
+        acc[1] += tokens
+        acc[2] += rt
+        acc[3] = max(acc[3], rt)
+        acc[4 + bucket_index(rt, RESPONSE_TIME_BOUNDS_MS)] += 1
+    stored = {(r[0], r[1]): tuple(int(v) for v in r[2:]) for r in hourly}
+    return {k: tuple(v) for k, v in raw.items()}, stored
+
+
 async def scalar_int(sessions: async_sessionmaker[AsyncSession], stmt: Any) -> int:
     async with sessions() as s:
         return int(await s.scalar(stmt) or 0)
@@ -238,6 +278,9 @@ async def test_concurrent_writers_with_duplicates_keep_aggregates_exact(
     for key, row in raw.items():
         assert daily[key] == (*row, row[0]), key  # buckets add up to interactions
     assert {k: v[:2] for k, v in daily.items()} == expected_groups(list(distinct.values()))
+    raw_hourly, hourly = await hourly_vs_raw(sessions)
+    assert hourly == raw_hourly
+    assert sum(v[0] for v in hourly.values()) == len(distinct)
 
     async with sessions() as s:
         customers = dict((await s.execute(select(Customer.user_id, Customer.tier))).all())

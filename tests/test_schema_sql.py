@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from nexus_crm.analytics.service import calculate_usage_percentage
 from nexus_crm.cli.db import migrate
-from nexus_crm.db import create_engine, create_sessionmaker
+from nexus_crm.db import create_engine, create_sessionmaker, upgrade_database
 from nexus_crm.ops.service import check_database, head_revision
 from nexus_crm.settings import Settings
 from tests.conftest import fresh_pg_database, reset_database, run_async
@@ -218,6 +218,17 @@ async def test_file_builds_the_migrated_schema(migrated_reference: str, bootstra
     rt = {c[0]: c for c in got["columns"]["agent_usage_daily"] if c[0].startswith("rt_")}
     assert len(rt) == 26
     assert {(c[1], c[5], c[6]) for c in rt.values()} == {("bigint", "NO", "0")}
+    for table in ("agent_usage_hourly",):
+        rt = {c[0]: c for c in got["columns"][table] if c[0].startswith("rt_")}
+        assert len(rt) == 26
+        assert {(c[1], c[5], c[6]) for c in rt.values()} == {("bigint", "NO", "0")}
+    assert got["constraints"][
+        ("usage_alert_events", "fk_usage_alert_events_alert_id_usage_alerts")
+    ] == ("f", "FOREIGN KEY (alert_id) REFERENCES usage_alerts(id) ON DELETE CASCADE")
+    assert [c[0] for c in got["columns"]["usage_alerts"]][-2:] == [
+        "acknowledged_at",
+        "dismissed_at",
+    ]
 
 
 async def test_function_is_installed_and_documented(bootstrapped: str) -> None:
@@ -280,13 +291,35 @@ async def test_applying_again_changes_nothing(bootstrapped: str) -> None:
 async def test_applying_keeps_a_newer_alembic_revision(bootstrapped: str) -> None:
     conn = await asyncpg.connect(_dsn(bootstrapped))
     try:
-        await conn.execute("UPDATE alembic_version SET version_num = '0002'")
+        await conn.execute("UPDATE alembic_version SET version_num = '0099'")
     finally:
         await conn.close()
 
     await _apply_sql_file(bootstrapped)
 
-    assert (await _snapshot(bootstrapped))["versions"] == ["0002"]  # not also '0001'
+    assert (await _snapshot(bootstrapped))["versions"] == ["0099"]  # not also '0002'
+
+
+async def test_applying_on_a_database_at_0001_brings_it_to_head(migrated_reference: str) -> None:
+    """A database at 0001 (as the file of that release left it) gets 0002's objects and stamp."""
+    url, drop = fresh_pg_database("nexus_sql0001")
+    try:
+        engine = create_engine(Settings(DATABASE_URL=url))
+        try:
+            await upgrade_database(engine, "0001")
+        finally:
+            await engine.dispose()
+        assert (await _snapshot(url))["versions"] == ["0001"]
+
+        await _apply_sql_file(url)
+
+        got, expected = await _snapshot(url), await _snapshot(migrated_reference)
+        _assert_same_schema(got, expected)
+        assert got["versions"] == [head_revision()] == ["0002"]
+        await migrate(Settings(DATABASE_URL=url))  # nothing left to do
+        assert (await _snapshot(url))["versions"] == ["0002"]
+    finally:
+        drop()
 
 
 # --------------------------------------------------------------------------------------

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm import __version__
+from nexus_crm.alerts.router import router as alerts_router
+from nexus_crm.alerts.rules import AlertPolicy
+from nexus_crm.alerts.service import AlertPublisher
+from nexus_crm.alerts.worker import run_scheduler
 from nexus_crm.analytics.router import router as analytics_router
 from nexus_crm.db import create_engine, create_sessionmaker
 from nexus_crm.errors import install_error_handlers
@@ -20,6 +27,17 @@ from nexus_crm.settings import Settings
 from nexus_crm.tiers.router import router as tiers_router
 
 
+def _start_scheduler(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], publisher: AlertPublisher
+) -> asyncio.Task[None] | None:
+    """The alert scheduler task (None when ALERT_EVALUATION_INTERVAL_SECONDS is 0)."""
+    interval = settings.alert_evaluation_interval_seconds
+    if interval <= 0:
+        return None
+    policy = AlertPolicy.from_settings(settings)
+    return asyncio.create_task(run_scheduler(sessions, policy, publisher, interval))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the lifespan opens the database engine and closes it on shutdown."""
     settings = settings or Settings()
@@ -29,10 +47,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         app.state.engine = engine
-        app.state.sessions = create_sessionmaker(engine)
+        app.state.sessions = sessions = create_sessionmaker(engine)
+        scheduler = _start_scheduler(settings, sessions, app.state.alert_publisher)
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduler
             await engine.dispose()
 
     app = NexusAPI(
@@ -44,9 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.raw_bodies = DOCUMENTED_BODIES
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.alert_publisher = AlertPublisher()
     install_error_handlers(app)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     app.include_router(ops_router)
-    for router in (ingest_router, tiers_router, analytics_router):
+    for router in (ingest_router, tiers_router, analytics_router, alerts_router):
         app.include_router(router)
     return app

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nexus_crm.alerts.service import AlertPublisher
 from nexus_crm.db import transaction
 from nexus_crm.errors import Unauthorized
 from nexus_crm.models import ApiKey
@@ -37,7 +38,14 @@ def get_metrics(request: Request) -> Metrics:
     return metrics
 
 
+def get_alert_publisher(request: Request) -> AlertPublisher:
+    """The app's in-process publisher of new and changed alerts."""
+    publisher: AlertPublisher = request.app.state.alert_publisher
+    return publisher
+
+
 AppSettings = Annotated[Settings, Depends(get_settings)]
+Alerts = Annotated[AlertPublisher, Depends(get_alert_publisher)]
 Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
 AppMetrics = Annotated[Metrics, Depends(get_metrics)]
 

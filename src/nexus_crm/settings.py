@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     max_batch_events: int = Field(10_000, ge=1, validation_alias="MAX_BATCH_EVENTS")
     max_future_seconds: int = Field(300, ge=0, validation_alias="MAX_FUTURE_SECONDS")
     db_pool_size: int = Field(10, ge=1, validation_alias="DB_POOL_SIZE")
+    alert_limit_approaching_pct: float = Field(
+        80.0, gt=0, le=10_000, validation_alias="ALERT_LIMIT_APPROACHING_PCT"
+    )
+    alert_limit_exceeded_pct: float = Field(
+        95.0, gt=0, le=10_000, validation_alias="ALERT_LIMIT_EXCEEDED_PCT"
+    )
+    alert_evaluation_interval_seconds: float = Field(
+        300.0, ge=0, validation_alias="ALERT_EVALUATION_INTERVAL_SECONDS"
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -103,6 +112,15 @@ class Settings(BaseSettings):
                 "NEXUS_CRM_ENV=production but GENESIS_WEBHOOK_SECRET is missing or is the "
                 "development default; set GENESIS_WEBHOOK_SECRET to the secret shared with "
                 "GENESIS (generate one with `nexus-crm keys webhook-secret`)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_alert_thresholds(self) -> Settings:
+        if self.alert_limit_approaching_pct >= self.alert_limit_exceeded_pct:
+            raise SettingsError(
+                "ALERT_LIMIT_APPROACHING_PCT must be below ALERT_LIMIT_EXCEEDED_PCT "
+                f"({self.alert_limit_approaching_pct} >= {self.alert_limit_exceeded_pct})"
             )
         return self
 

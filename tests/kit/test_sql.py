@@ -6,12 +6,12 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.db import transaction
 from nexus_crm.kit.sql import CHUNK_ROWS, insert_ignore_returning, upsert_accumulate
-from nexus_crm.models import Customer, agent_usage_daily
+from nexus_crm.models import Customer, UsageAlert, agent_usage_daily
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -98,3 +98,35 @@ async def test_upsert_accumulate_adds_and_keeps_extremes(
             )
         ).one()
     assert tuple(row) == (6, 60, 900, T0 - timedelta(hours=1), T0 + timedelta(hours=2))
+
+
+async def test_insert_ignore_returning_on_a_partial_unique_index(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """``conflict_where`` targets a partial index: only rows inside its WHERE conflict."""
+    table = UsageAlert.__table__
+    open_where = text("status IN ('active', 'acknowledged')")
+
+    def alert(status: str) -> dict[str, Any]:
+        return {"id": uuid.uuid4(), "alert_type": "churn_risk", "severity": "warning",
+                "status": status, "subject": "user:u", "period_key": "2026-11-01",
+                "title": "t", "message": "m", "data": {}, "created_at": T0,
+                "updated_at": T0}  # fmt: skip
+
+    async def insert(*rows: dict[str, Any]) -> int:
+        async with transaction(sessions) as s:
+            got = await insert_ignore_returning(
+                s, table, rows, conflict=("alert_type", "subject", "period_key"),
+                conflict_where=open_where, returning=("id",),
+            )  # fmt: skip
+        return len(got)
+
+    assert await insert(alert("active")) == 1
+    assert await insert(alert("acknowledged"), alert("active")) == 0  # the open one exists
+    assert await insert(alert("resolved"), alert("dismissed")) == 2  # closed: no conflict
+    async with transaction(sessions) as s:
+        await s.execute(UsageAlert.__table__.update().values(status="resolved"))
+    assert await insert(alert("active"), alert("active")) == 1  # the second conflicts
+    async with sessions() as s:
+        statuses = sorted((await s.scalars(select(UsageAlert.status))).all())
+    assert statuses == ["active", "resolved", "resolved", "resolved"]

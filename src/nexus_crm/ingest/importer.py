@@ -20,6 +20,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nexus_crm.alerts.rules import AlertPolicy
 from nexus_crm.db import run_transaction
 from nexus_crm.ingest.flows import apply_subscription
 from nexus_crm.ingest.readers import Problem, Record, spec_of
@@ -148,7 +149,8 @@ async def store_events(
         if ev.event_id is None:
             ev.event_id = derived_event_id(ev)
     rows = event_rows(events, webhook_id="import", batch=True, received_at=now, tz=settings.tz)
-    return (await ingest_events(session, rows=rows, received_at=now)).result
+    policy = AlertPolicy.from_settings(settings)
+    return (await ingest_events(session, rows=rows, received_at=now, policy=policy)).result
 
 
 async def store_subscriptions(

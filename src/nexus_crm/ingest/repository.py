@@ -17,6 +17,7 @@ from nexus_crm.models import (
     SubscriptionChange,
     UsageTierLimit,
     agent_usage_daily,
+    agent_usage_hourly,
 )
 
 EVENT_TABLE = cast(Table, AgentUsageEvent.__table__)
@@ -58,6 +59,18 @@ async def add_to_daily(session: AsyncSession, rows: Sequence[Mapping[str, Any]])
         add=("interactions", "tokens", "response_time_sum_ms", *RESPONSE_TIME_BUCKETS),
         greatest=("response_time_max_ms", "last_at"),
         least=("first_at",),
+    )
+
+
+async def add_to_hourly(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add per (hour, agent) increments to ``agent_usage_hourly``."""
+    await upsert_accumulate(
+        session,
+        agent_usage_hourly,
+        rows,
+        key=("hour", "agent_id"),
+        add=("interactions", "tokens", "response_time_sum_ms", *RESPONSE_TIME_BUCKETS),
+        greatest=("response_time_max_ms",),
     )
 
 

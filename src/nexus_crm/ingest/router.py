@@ -7,8 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from nexus_crm.alerts.service import publish_changes
 from nexus_crm.db import run_transaction
-from nexus_crm.deps import API_PREFIX, AppMetrics, AppSettings, Sessions
+from nexus_crm.deps import API_PREFIX, Alerts, AppMetrics, AppSettings, Sessions
 from nexus_crm.errors import NexusError, PayloadTooLarge
 from nexus_crm.ingest import service
 from nexus_crm.ingest.schemas import (
@@ -64,11 +65,15 @@ async def _signed_json(request: Request, settings: Settings) -> tuple[str, Any]:
     return msg_id, service.parse_json(body)
 
 
-async def _ingest(request: Request, settings: Settings, sessions: Sessions) -> IngestResult:
+async def _ingest(
+    request: Request, settings: Settings, sessions: Sessions, alerts: Alerts
+) -> IngestResult:
     msg_id, payload = await _signed_json(request, settings)
     work = partial(service.ingest_payload, payload=payload, webhook_id=msg_id,
                    settings=settings, received_at=utcnow())  # fmt: skip
-    return await run_transaction(sessions, work)
+    outcome = await run_transaction(sessions, work)
+    publish_changes(alerts, outcome.alerts)  # committed: now others may see them
+    return outcome.result
 
 
 @router.post(
@@ -78,11 +83,12 @@ async def _ingest(request: Request, settings: Settings, sessions: Sessions) -> I
     responses={401: {"description": "bad signature"}, 413: {}, 422: {}},
 )
 async def post_events(
-    request: Request, settings: AppSettings, sessions: Sessions, metrics: AppMetrics
-) -> IngestResult:
+    request: Request, settings: AppSettings, sessions: Sessions, metrics: AppMetrics,
+    alerts: Alerts,
+) -> IngestResult:  # fmt: skip
     """Store one usage event or a batch of up to 10,000, idempotently on event_id."""
     try:
-        result = await _ingest(request, settings, sessions)
+        result = await _ingest(request, settings, sessions, alerts)
     except NexusError as exc:
         metrics.events_rejected.labels(exc.code).inc()
         raise
@@ -98,10 +104,12 @@ async def post_events(
     responses={401: {"description": "bad signature"}, 413: {}, 422: {}},
 )
 async def post_subscription(
-    request: Request, settings: AppSettings, sessions: Sessions
+    request: Request, settings: AppSettings, sessions: Sessions, alerts: Alerts
 ) -> SubscriptionResult:
     """Record a customer's subscription tier and status as GENESIS reports it."""
     _, payload = await _signed_json(request, settings)
     work = partial(service.record_subscription, payload=payload, settings=settings,
                    received_at=utcnow())  # fmt: skip
-    return await run_transaction(sessions, work)
+    result, changes = await run_transaction(sessions, work)
+    publish_changes(alerts, changes)
+    return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +14,9 @@ from pydantic import ValidationError
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nexus_crm.alerts.rules import AlertPolicy
+from nexus_crm.alerts.schemas import AlertChanges
+from nexus_crm.alerts.service import evaluate_limit_alerts
 from nexus_crm.errors import InvalidInput
 from nexus_crm.ingest import repository as repo
 from nexus_crm.ingest.flows import apply_subscription, observe_tiers
@@ -26,7 +29,7 @@ from nexus_crm.ingest.schemas import (
 )
 from nexus_crm.kit.histogram import bucket_index
 from nexus_crm.kit.ids import uuid7
-from nexus_crm.kit.time import local_day
+from nexus_crm.kit.time import local_day, utc_hour
 from nexus_crm.models import RESPONSE_TIME_BOUNDS_MS, RESPONSE_TIME_BUCKETS
 from nexus_crm.settings import Settings
 
@@ -37,6 +40,7 @@ class IngestOutcome:
 
     result: IngestResult
     inserted: list[Row[Any]]
+    alerts: AlertChanges
 
 
 async def validation_context(
@@ -138,47 +142,63 @@ def event_rows(
     return rows
 
 
-def daily_increments(inserted: Sequence[Row[Any]]) -> list[dict[str, Any]]:
-    """Per (day, user, agent) increments from the rows actually inserted, sorted by key."""
-    acc: dict[tuple[Any, str, str], dict[str, Any]] = {}
+def _accumulate(
+    inserted: Sequence[Row[Any]], key_of: Callable[[Row[Any]], tuple[Any, ...]],
+    names: Sequence[str],
+) -> dict[tuple[Any, ...], dict[str, Any]]:  # fmt: skip
+    """Per-key sums, maxima and histograms of inserted event rows (``names``: the key columns)."""
+    acc: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in inserted:
-        key = (r.day, r.user_id, r.agent_id)
+        key = key_of(r)
         a = acc.get(key)
         if a is None:
-            a = acc[key] = {
-                "day": r.day,
-                "user_id": r.user_id,
-                "agent_id": r.agent_id,
-                "interactions": 0,
-                "tokens": 0,
-                "response_time_sum_ms": 0,
-                "response_time_max_ms": 0,
-                "first_at": r.occurred_at,
-                "last_at": r.occurred_at,
-                **dict.fromkeys(RESPONSE_TIME_BUCKETS, 0),
-            }
+            a = acc[key] = {**dict(zip(names, key, strict=True)), "interactions": 0, "tokens": 0,
+                            "response_time_sum_ms": 0, "response_time_max_ms": 0,
+                            **dict.fromkeys(RESPONSE_TIME_BUCKETS, 0)}  # fmt: skip
         a["interactions"] += 1
         a["tokens"] += r.tokens_used
         a["response_time_sum_ms"] += r.response_time_ms
         a["response_time_max_ms"] = max(a["response_time_max_ms"], r.response_time_ms)
-        a["first_at"] = min(a["first_at"], r.occurred_at)
-        a["last_at"] = max(a["last_at"], r.occurred_at)
         a[RESPONSE_TIME_BUCKETS[bucket_index(r.response_time_ms, RESPONSE_TIME_BOUNDS_MS)]] += 1
+    return acc
+
+
+def daily_increments(inserted: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+    """Per (day, user, agent) increments from the rows actually inserted, sorted by key."""
+    acc = _accumulate(
+        inserted, lambda r: (r.day, r.user_id, r.agent_id), ("day", "user_id", "agent_id")
+    )
+    for r in inserted:
+        a = acc[(r.day, r.user_id, r.agent_id)]
+        a["first_at"] = min(a.get("first_at", r.occurred_at), r.occurred_at)
+        a["last_at"] = max(a.get("last_at", r.occurred_at), r.occurred_at)
+    return [acc[k] for k in sorted(acc)]
+
+
+def hourly_increments(inserted: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+    """Per (UTC hour, agent) increments from the rows actually inserted, sorted by key."""
+    acc = _accumulate(inserted, lambda r: (utc_hour(r.occurred_at), r.agent_id),
+                      ("hour", "agent_id"))  # fmt: skip
     return [acc[k] for k in sorted(acc)]
 
 
 async def ingest_events(
-    session: AsyncSession, *, rows: Sequence[Mapping[str, Any]], received_at: datetime
-) -> IngestOutcome:
-    """Store new events, add them to daily aggregates and track customers' tiers."""
+    session: AsyncSession, *, rows: Sequence[Mapping[str, Any]], received_at: datetime,
+    policy: AlertPolicy,
+) -> IngestOutcome:  # fmt: skip
+    """Store new events, add them to aggregates, track tiers, evaluate usage-limit alerts."""
     inserted = await repo.insert_events(session, rows)
     await repo.add_to_daily(session, daily_increments(inserted))
+    await repo.add_to_hourly(session, hourly_increments(inserted))
     observations: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     for r in inserted:
         observations[r.user_id].append((r.occurred_at, r.subscription_tier))
     await observe_tiers(session, observations, now=received_at)
+    alerts = await evaluate_limit_alerts(
+        session, user_ids=sorted(observations), now=received_at, policy=policy
+    )
     result = IngestResult(accepted=len(inserted), duplicates=len(rows) - len(inserted))
-    return IngestOutcome(result=result, inserted=inserted)
+    return IngestOutcome(result=result, inserted=inserted, alerts=alerts)
 
 
 def validate_subscription(payload: Any, *, context: Mapping[str, Any]) -> SubscriptionIn:
@@ -199,19 +219,23 @@ def validate_subscription(payload: Any, *, context: Mapping[str, Any]) -> Subscr
 async def ingest_payload(
     session: AsyncSession, *, payload: Any, webhook_id: str, settings: Settings,
     received_at: datetime,
-) -> IngestResult:  # fmt: skip
+) -> IngestOutcome:  # fmt: skip
     """Validate a decoded events webhook and store its events in the caller's transaction."""
     context = await validation_context(session, settings, received_at)
     events, batch = validate_events(payload, context=context, max_events=settings.max_batch_events)
     rows = event_rows(events, webhook_id=webhook_id, batch=batch, received_at=received_at,
                       tz=settings.tz)  # fmt: skip
-    return (await ingest_events(session, rows=rows, received_at=received_at)).result
+    return await ingest_events(session, rows=rows, received_at=received_at,
+                               policy=AlertPolicy.from_settings(settings))  # fmt: skip
 
 
 async def record_subscription(
     session: AsyncSession, *, payload: Any, settings: Settings, received_at: datetime
-) -> SubscriptionResult:
-    """Validate a decoded subscription webhook and apply it in the caller's transaction."""
+) -> tuple[SubscriptionResult, AlertChanges]:
+    """Validate and apply a subscription webhook; re-evaluate the customer's limit alerts."""
     context = await validation_context(session, settings, received_at)
     sub = validate_subscription(payload, context=context)
-    return await apply_subscription(session, sub, received_at=received_at)
+    result = await apply_subscription(session, sub, received_at=received_at)
+    alerts = await evaluate_limit_alerts(session, user_ids=[sub.user_id], now=received_at,
+                                         policy=AlertPolicy.from_settings(settings))  # fmt: skip
+    return result, alerts

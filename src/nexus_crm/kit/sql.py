@@ -33,13 +33,20 @@ async def insert_ignore_returning(
     *,
     conflict: Sequence[str],
     returning: Sequence[str],
+    conflict_where: Any = None,
 ) -> list[Row[Any]]:
-    """Insert ``rows``, skip those that hit the ``conflict`` unique key, return the inserted."""
+    """Insert ``rows``, skip those that hit the ``conflict`` unique key, return the inserted.
+
+    ``conflict_where`` is the WHERE of a partial unique index (both databases need it in the
+    conflict target to pick that index).
+    """
     if not rows:
         return []
     dialect = session.get_bind().dialect.name
     cols = [table.c[name] for name in returning]
-    stmt = _insert(dialect, table).on_conflict_do_nothing(index_elements=list(conflict))
+    stmt = _insert(dialect, table).on_conflict_do_nothing(
+        index_elements=list(conflict), index_where=conflict_where
+    )
     # One statement with a list of parameter sets: SQLAlchemy's "insertmanyvalues" sends
     # multi-row INSERTs of CHUNK_ROWS rows from a statement compiled once and cached, rather
     # than compiling a new VALUES list of thousands of bind parameters for every chunk.

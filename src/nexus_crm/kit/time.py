@@ -19,6 +19,11 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def utc_hour(value: datetime) -> datetime:
+    """Return the UTC start of the hour containing ``value``."""
+    return as_utc(value).replace(minute=0, second=0, microsecond=0)
+
+
 def local_day(value: datetime, tz: ZoneInfo) -> date:
     """Return the calendar day of ``value`` in time zone ``tz``."""
     return as_utc(value).astimezone(tz).date()

@@ -5,7 +5,8 @@ from nexus_crm.models.base import Base
 from nexus_crm.models.customer import Customer
 from nexus_crm.models.subscription_change import SubscriptionChange
 from nexus_crm.models.tier_limit import UsageTierLimit
-from nexus_crm.models.usage_alert import OPEN_ALERT_STATUSES, UsageAlert
+from nexus_crm.models.usage_alert import ALERT_STATUSES, OPEN_ALERT_STATUSES, UsageAlert
+from nexus_crm.models.usage_alert_event import UsageAlertEvent
 from nexus_crm.models.usage_daily import (
     RESPONSE_TIME_BOUNDS_MS,
     RESPONSE_TIME_BUCKETS,
@@ -13,8 +14,10 @@ from nexus_crm.models.usage_daily import (
     agent_usage_daily,
 )
 from nexus_crm.models.usage_event import AgentUsageEvent
+from nexus_crm.models.usage_hourly import agent_usage_hourly
 
 __all__ = [
+    "ALERT_STATUSES",
     "OPEN_ALERT_STATUSES",
     "RESPONSE_TIME_BOUNDS_MS",
     "RESPONSE_TIME_BUCKETS",
@@ -25,6 +28,8 @@ __all__ = [
     "Customer",
     "SubscriptionChange",
     "UsageAlert",
+    "UsageAlertEvent",
     "UsageTierLimit",
     "agent_usage_daily",
+    "agent_usage_hourly",
 ]

@@ -15,6 +15,7 @@ from nexus_crm.kit.types import JSONType, UtcDateTime
 from nexus_crm.models.base import Base
 
 OPEN_ALERT_STATUSES = ("active", "acknowledged")
+ALERT_STATUSES = (*OPEN_ALERT_STATUSES, "resolved", "dismissed")
 
 
 class UsageAlert(Base):
@@ -53,3 +54,5 @@ class UsageAlert(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     snoozed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    dismissed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

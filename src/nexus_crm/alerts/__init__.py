@@ -1,0 +1,1 @@
+"""Alerts: usage-limit alerts (later churn, upgrade, anomaly, degradation) and their lifecycle."""

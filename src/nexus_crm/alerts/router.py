@@ -1,0 +1,132 @@
+"""Alerts API: list and read (read scope), lifecycle actions (write scope)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from nexus_crm.alerts import service
+from nexus_crm.alerts.schemas import AlertList, AlertOut, AlertType, StatusFilter, TransitionIn
+from nexus_crm.db import transaction
+from nexus_crm.deps import API_PREFIX, Alerts, ReadKey, Sessions, WriteKey
+from nexus_crm.errors import InvalidInput
+from nexus_crm.kit.time import utcnow
+
+router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
+AlertId = Annotated[uuid.UUID, Path(description="the alert's id")]
+ERRORS: dict[int | str, dict[str, Any]] = {404: {}, 409: {}, 422: {}}
+
+
+@router.get("/alerts", response_model=AlertList)
+async def get_alerts(
+    _: ReadKey,
+    sessions: Sessions,
+    status: StatusFilter = StatusFilter.OPEN,
+    alert_type: Annotated[AlertType | None, Query(alias="type")] = None,
+    user_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    include_snoozed: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> AlertList:
+    """Alerts newest first, each with its history; by default the open, unsnoozed ones."""
+    async with transaction(sessions) as session:
+        alerts = await service.list_alerts(
+            session,
+            status=status,
+            alert_type=alert_type.value if alert_type else None,
+            user_id=user_id,
+            include_snoozed=include_snoozed,
+            limit=limit,
+            now=utcnow(),
+        )
+    return AlertList(count=len(alerts), alerts=alerts)
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertOut, responses={404: {}})
+async def get_alert(_: ReadKey, sessions: Sessions, alert_id: AlertId) -> AlertOut:
+    """One alert with the figures behind it and every transition."""
+    async with transaction(sessions) as session:
+        return await service.get_alert(session, alert_id=alert_id)
+
+
+Action = Callable[..., Awaitable[AlertOut]]
+
+
+async def _act(
+    action: Action,
+    key: WriteKey,
+    sessions: Sessions,
+    publisher: Alerts,
+    alert_id: uuid.UUID,
+    body: TransitionIn | None,
+    **extra: Any,
+) -> AlertOut:
+    body = body or TransitionIn()
+    async with transaction(sessions) as session:
+        alert = await action(
+            session,
+            alert_id=alert_id,
+            actor=f"key:{key.prefix}",
+            now=utcnow(),
+            note=body.note,
+            **extra,
+        )
+    publisher.publish([alert])  # after commit
+    return alert
+
+
+def _no_until(body: TransitionIn | None) -> TransitionIn | None:
+    if body is not None and body.until is not None:
+        raise InvalidInput("until applies to snooze only", field="until")
+    return body
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, responses=ERRORS)
+async def acknowledge(
+    key: WriteKey,
+    sessions: Sessions,
+    alerts: Alerts,
+    alert_id: AlertId,
+    body: TransitionIn | None = None,
+) -> AlertOut:
+    """Acknowledge an active alert (active → acknowledged), with an optional note."""
+    return await _act(service.acknowledge_alert, key, sessions, alerts, alert_id, _no_until(body))
+
+
+@router.post("/alerts/{alert_id}/resolve", response_model=AlertOut, responses=ERRORS)
+async def resolve(
+    key: WriteKey,
+    sessions: Sessions,
+    alerts: Alerts,
+    alert_id: AlertId,
+    body: TransitionIn | None = None,
+) -> AlertOut:
+    """Resolve an open alert; it is raised again if its condition still holds later."""
+    return await _act(service.resolve_alert, key, sessions, alerts, alert_id, _no_until(body))
+
+
+@router.post("/alerts/{alert_id}/dismiss", response_model=AlertOut, responses=ERRORS)
+async def dismiss(
+    key: WriteKey,
+    sessions: Sessions,
+    alerts: Alerts,
+    alert_id: AlertId,
+    body: TransitionIn | None = None,
+) -> AlertOut:
+    """Dismiss an open alert; it is not raised again in the same period."""
+    return await _act(service.dismiss_alert, key, sessions, alerts, alert_id, _no_until(body))
+
+
+@router.post("/alerts/{alert_id}/snooze", response_model=AlertOut, responses=ERRORS)
+async def snooze(
+    key: WriteKey,
+    sessions: Sessions,
+    alerts: Alerts,
+    alert_id: AlertId,
+    body: TransitionIn | None = None,
+) -> AlertOut:
+    """Hide an open alert from the default list until body.until (at most 30 days ahead)."""
+    until = body.until if body else None
+    return await _act(service.snooze_alert, key, sessions, alerts, alert_id, body, until=until)

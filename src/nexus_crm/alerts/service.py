@@ -1,0 +1,229 @@
+"""Alert services: evaluate rules, list alerts, and the lifecycle actions.
+
+Every change of an alert is recorded in ``usage_alert_events`` with its actor (see
+``flows``). Services flush, never commit; callers publish the returned changes after commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nexus_crm.alerts import repository as repo
+from nexus_crm.alerts.flows import apply_findings, move, views
+from nexus_crm.alerts.rules import (
+    SCHEDULED_RULES,
+    AlertPolicy,
+    Findings,
+    RuleContext,
+    limit_rule,
+)
+from nexus_crm.alerts.schemas import AlertChanges, AlertOut, StatusFilter
+from nexus_crm.errors import Conflict, InvalidInput, NotFound
+from nexus_crm.kit.publish import Publisher
+from nexus_crm.models import ALERT_STATUSES, OPEN_ALERT_STATUSES, UsageAlert
+
+MAX_SNOOZE = timedelta(days=30)
+AlertPublisher = Publisher[AlertOut]
+
+
+async def evaluate_limit_alerts(
+    session: AsyncSession, *, user_ids: Sequence[str], now: datetime, policy: AlertPolicy
+) -> AlertChanges:
+    """Raise or resolve usage-limit alerts of these customers for their current period."""
+    if not user_ids:
+        return AlertChanges()
+    findings = await limit_rule(session, RuleContext(now=now, policy=policy, user_ids=user_ids))
+    return await apply_findings(session, findings=findings, now=now)
+
+
+async def evaluate_alerts(
+    session: AsyncSession, *, now: datetime, policy: AlertPolicy
+) -> AlertChanges:
+    """Run every scheduled rule over all customers and apply what they found."""
+    findings = Findings()
+    for rule in SCHEDULED_RULES:
+        findings.extend(await rule(session, RuleContext(now=now, policy=policy)))
+    return await apply_findings(session, findings=findings, now=now)
+
+
+async def _locked(session: AsyncSession, alert_id: uuid.UUID) -> UsageAlert:
+    alert = await repo.lock_alert(session, alert_id)
+    if alert is None:
+        raise NotFound(f"no alert with id {alert_id}", field="alert_id")
+    return alert
+
+
+def _check_from(alert: UsageAlert, allowed: Sequence[str], verb: str) -> None:
+    if alert.status not in allowed:
+        raise Conflict(
+            f"cannot {verb} an alert that is {alert.status}; only {' or '.join(allowed)} "
+            f"alerts can be {verb.rstrip('e')}ed",
+            field="status",
+            status=alert.status,
+        )
+
+
+async def _act(
+    session: AsyncSession,
+    alert_id: uuid.UUID,
+    *,
+    verb: str,
+    allowed: Sequence[str],
+    to: str | None,
+    actor: str,
+    now: datetime,
+    note: str | None,
+    until: datetime | None = None,
+) -> AlertOut:
+    alert = await _locked(session, alert_id)
+    _check_from(alert, allowed, verb)
+    action = f"{verb.rstrip('e')}ed"
+    await move(
+        session,
+        alert,
+        action=action,
+        to=to or alert.status,
+        actor=actor,
+        now=now,
+        note=note,
+        until=until,
+    )
+    return (await views(session, [alert]))[0]
+
+
+async def acknowledge_alert(
+    session: AsyncSession,
+    *,
+    alert_id: uuid.UUID,
+    actor: str,
+    now: datetime,
+    note: str | None = None,
+) -> AlertOut:
+    """Acknowledge an active alert (active → acknowledged)."""
+    return await _act(
+        session,
+        alert_id,
+        verb="acknowledge",
+        allowed=("active",),
+        to="acknowledged",
+        actor=actor,
+        now=now,
+        note=note,
+    )
+
+
+async def resolve_alert(
+    session: AsyncSession,
+    *,
+    alert_id: uuid.UUID,
+    actor: str,
+    now: datetime,
+    note: str | None = None,
+) -> AlertOut:
+    """Resolve an open alert; it may be raised again if its condition still holds."""
+    return await _act(
+        session,
+        alert_id,
+        verb="resolve",
+        allowed=OPEN_ALERT_STATUSES,
+        to="resolved",
+        actor=actor,
+        now=now,
+        note=note,
+    )
+
+
+async def dismiss_alert(
+    session: AsyncSession,
+    *,
+    alert_id: uuid.UUID,
+    actor: str,
+    now: datetime,
+    note: str | None = None,
+) -> AlertOut:
+    """Dismiss an open alert; it is not raised again in the same period."""
+    return await _act(
+        session,
+        alert_id,
+        verb="dismiss",
+        allowed=OPEN_ALERT_STATUSES,
+        to="dismissed",
+        actor=actor,
+        now=now,
+        note=note,
+    )
+
+
+async def snooze_alert(
+    session: AsyncSession,
+    *,
+    alert_id: uuid.UUID,
+    actor: str,
+    now: datetime,
+    until: datetime | None,
+    note: str | None = None,
+) -> AlertOut:
+    """Hide an open alert from the default list until ``until`` (at most 30 days ahead)."""
+    if until is None:
+        raise InvalidInput("snooze needs 'until', a future time", field="until")
+    if until.tzinfo is None or until <= now or until > now + MAX_SNOOZE:
+        raise InvalidInput(
+            f"until must be a time with an offset, after now and at most {MAX_SNOOZE.days} "
+            "days ahead",
+            field="until",
+        )
+    return await _act(
+        session,
+        alert_id,
+        verb="snooze",
+        allowed=OPEN_ALERT_STATUSES,
+        to=None,
+        actor=actor,
+        now=now,
+        note=note,
+        until=until,
+    )
+
+
+async def get_alert(session: AsyncSession, *, alert_id: uuid.UUID) -> AlertOut:
+    """One alert with its history; 404 if unknown."""
+    alert = await repo.get_alert(session, alert_id)
+    if alert is None:
+        raise NotFound(f"no alert with id {alert_id}", field="alert_id")
+    return (await views(session, [alert]))[0]
+
+
+async def list_alerts(
+    session: AsyncSession,
+    *,
+    status: StatusFilter = StatusFilter.OPEN,
+    alert_type: str | None = None,
+    user_id: str | None = None,
+    include_snoozed: bool = False,
+    limit: int = 100,
+    now: datetime,
+) -> list[AlertOut]:
+    """Alerts newest first; by default the open ones that are not snoozed at ``now``."""
+    statuses: Sequence[str] | None = {
+        StatusFilter.OPEN: OPEN_ALERT_STATUSES,
+        StatusFilter.ALL: None,
+    }.get(status, (status.value,))
+    assert statuses is None or set(statuses) <= set(ALERT_STATUSES)
+    alerts = await repo.list_alerts(
+        session,
+        statuses=statuses,
+        alert_type=alert_type,
+        user_id=user_id,
+        visible_at=None if include_snoozed else now,
+        limit=limit,
+    )
+    return await views(session, alerts)
+
+
+def publish_changes(publisher: AlertPublisher, changes: AlertChanges) -> None:
+    """Hand committed changes to the in-process listeners (call after commit)."""
+    publisher.publish(changes.all)

@@ -1,0 +1,54 @@
+"""The alert scheduler: evaluates the scheduled rules every N seconds inside the server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from nexus_crm.alerts.rules import AlertPolicy
+from nexus_crm.alerts.schemas import AlertChanges
+from nexus_crm.alerts.service import AlertPublisher, evaluate_alerts, publish_changes
+from nexus_crm.db import run_transaction
+from nexus_crm.kit.time import utcnow
+
+log = logging.getLogger("nexus_crm.alerts.worker")
+
+
+async def evaluate_once(
+    sessions: async_sessionmaker[AsyncSession],
+    policy: AlertPolicy,
+    publisher: AlertPublisher,
+    now: datetime | None = None,
+) -> AlertChanges:
+    """One evaluation in its own transaction (retried on deadlock); publish after commit."""
+    at = now or utcnow()
+
+    async def work(session: AsyncSession) -> AlertChanges:
+        return await evaluate_alerts(session, now=at, policy=policy)
+
+    changes = await run_transaction(sessions, work)
+    publish_changes(publisher, changes)
+    return changes
+
+
+async def run_scheduler(
+    sessions: async_sessionmaker[AsyncSession],
+    policy: AlertPolicy,
+    publisher: AlertPublisher,
+    interval_s: float,
+    clock: Callable[[], datetime] = utcnow,
+) -> None:
+    """Evaluate every ``interval_s`` seconds until cancelled; a failed round is logged."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            changes = await evaluate_once(sessions, policy, publisher, clock())
+        except Exception:
+            log.exception("alert evaluation failed; retrying in %s s", interval_s)
+            continue
+        if changes.all:
+            log.info("alerts: %d raised, %d resolved", len(changes.raised), len(changes.resolved))
