@@ -20,8 +20,16 @@ NEEDS = {
     ("GET", "/agent-usage/tiers"): "read",
     ("PUT", "/agent-usage/tiers/{tier}"): "admin",
     ("GET", "/agent-usage/insights"): "read",
+    ("GET", "/agent-usage/patterns"): "read",
     ("GET", "/agent-usage/customers/{user_id}"): "read",
+    ("GET", "/agent-usage/alerts"): "read",
+    ("GET", "/agent-usage/alerts/{alert_id}"): "read",
+    ("POST", "/agent-usage/alerts/{alert_id}/acknowledge"): "write",
+    ("POST", "/agent-usage/alerts/{alert_id}/resolve"): "write",
+    ("POST", "/agent-usage/alerts/{alert_id}/dismiss"): "write",
+    ("POST", "/agent-usage/alerts/{alert_id}/snooze"): "write",
 }
+UNKNOWN_ALERT = "0191e7a0-0000-7000-8000-000000000000"
 TIER_BODY = {
     "display_name": "Pro",
     "rank": 2,
@@ -39,6 +47,7 @@ def api_routes(app: FastAPI) -> list[tuple[str, str]]:
 
 async def call(client: httpx.AsyncClient, method: str, path: str, key: str | None) -> int:
     url = path.replace("{tier}", "pro").replace("{user_id}", "nobody")
+    url = url.replace("{alert_id}", UNKNOWN_ALERT)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     body = TIER_BODY if method == "PUT" else None
     return (await client.request(method, url, json=body, headers=headers)).status_code

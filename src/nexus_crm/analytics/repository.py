@@ -1,17 +1,24 @@
-"""All SQL of the read path: sums over ``agent_usage_daily``."""
+"""All SQL of the read path: sums over ``agent_usage_daily`` and ``agent_usage_hourly``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nexus_crm.models import RESPONSE_TIME_BUCKETS, Customer, UsageTierLimit, agent_usage_daily
+from nexus_crm.models import (
+    RESPONSE_TIME_BUCKETS,
+    Customer,
+    UsageTierLimit,
+    agent_usage_daily,
+    agent_usage_hourly,
+)
 
 D = agent_usage_daily.c
+H = agent_usage_hourly.c
 
 
 def _in_window(start: date, end: date) -> Any:
@@ -98,5 +105,91 @@ async def customer_daily(
         )
         .where(D.user_id == user_id, _in_window(start, end))
         .group_by(D.day)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def user_daily(
+    session: AsyncSession, start: date, end: date
+) -> Sequence[Row[Any, Any, Any, Any]]:
+    """Per customer and day: interactions and tokens in a window (days with use only)."""
+    stmt = (
+        select(
+            D.user_id,
+            D.day,
+            func.sum(D.interactions).label("interactions"),
+            func.sum(D.tokens).label("tokens"),
+        )
+        .where(_in_window(start, end))
+        .group_by(D.user_id, D.day)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def agent_daily(
+    session: AsyncSession, start: date, end: date
+) -> Sequence[Row[Any, Any, Any]]:
+    """Per agent and day: interactions in a window (days with use only)."""
+    stmt = (
+        select(D.agent_id, D.day, func.sum(D.interactions).label("interactions"))
+        .where(_in_window(start, end))
+        .group_by(D.agent_id, D.day)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def tier_agent_mix(
+    session: AsyncSession, start: date, end: date
+) -> Sequence[Row[Any, Any, Any]]:
+    """Interactions per customers' current tier and agent in a window."""
+    tier = func.coalesce(Customer.tier, "unknown").label("tier")
+    stmt = (
+        select(tier, D.agent_id, func.sum(D.interactions).label("interactions"))
+        .select_from(agent_usage_daily.outerjoin(Customer, Customer.user_id == D.user_id))
+        .where(_in_window(start, end))
+        .group_by(tier, D.agent_id)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def customer_states(
+    session: AsyncSession,
+) -> Sequence[Row[str, str, str, int | None, int, int]]:
+    """Every customer's tier, status, billing anchor and its tier's monthly limits."""
+    stmt = select(
+        Customer.user_id,
+        Customer.tier,
+        Customer.status,
+        Customer.billing_anchor_day,
+        UsageTierLimit.monthly_tokens,
+        UsageTierLimit.monthly_interactions,
+    ).outerjoin(UsageTierLimit, UsageTierLimit.tier == Customer.tier)
+    return list((await session.execute(stmt)).all())
+
+
+async def user_totals(
+    session: AsyncSession, start: date, end_exclusive: date
+) -> Sequence[Row[Any, Any, Any]]:
+    """Per customer: tokens and interactions with ``start <= day < end_exclusive``."""
+    stmt = (
+        select(
+            D.user_id,
+            func.sum(D.tokens).label("tokens"),
+            func.sum(D.interactions).label("interactions"),
+        )
+        .where(D.day >= start, D.day < end_exclusive)
+        .group_by(D.user_id)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def hourly_interactions(
+    session: AsyncSession, start_at: datetime, end_at: datetime
+) -> Sequence[Row[datetime, Any]]:
+    """Interactions per UTC hour (all agents) with ``start_at <= hour < end_at``."""
+    stmt = (
+        select(H.hour, func.sum(H.interactions).label("interactions"))
+        .where(H.hour >= start_at, H.hour < end_at)
+        .group_by(H.hour)
     )
     return list((await session.execute(stmt)).all())

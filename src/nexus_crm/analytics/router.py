@@ -1,4 +1,4 @@
-"""Read API: insights and customer usage."""
+"""Read API: insights, patterns and customer usage."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from nexus_crm.analytics import service
+from nexus_crm.analytics import patterns, service
+from nexus_crm.analytics.pattern_schemas import Patterns
 from nexus_crm.analytics.schemas import CustomerUsage, Insights
 from nexus_crm.db import transaction
 from nexus_crm.deps import API_PREFIX, AppSettings, ReadKey, Sessions
@@ -22,11 +23,27 @@ async def get_insights(
     settings: AppSettings,
     days: Annotated[int, Query(ge=1, le=service.MAX_DAYS)] = 7,
 ) -> Insights:
-    """Interactions, tokens, active users and response times over the last N days."""
+    """Totals, per agent and per tier over the last N days; vs the N before; week over week."""
     today = local_day(utcnow(), settings.tz)
     async with transaction(sessions) as session:
         return await service.get_insights(
             session, days=days, today=today, timezone=settings.timezone
+        )
+
+
+@router.get("/patterns", response_model=Patterns)
+async def get_patterns(
+    _: ReadKey,
+    sessions: Sessions,
+    settings: AppSettings,
+    days: Annotated[int, Query(ge=1, le=service.MAX_DAYS)] = 30,
+    limit: Annotated[int, Query(ge=1, le=patterns.MAX_LIMIT)] = 10,
+) -> Patterns:
+    """Trends, weekday/hour seasonality, agent mix per tier, customer cohorts, top customers."""
+    today = local_day(utcnow(), settings.tz)
+    async with transaction(sessions) as session:
+        return await patterns.get_patterns(
+            session, days=days, today=today, tz=settings.tz, limit=limit
         )
 
 

@@ -49,13 +49,53 @@ class TierUsage(BaseModel):
     tokens: int
 
 
-class Insights(BaseModel):
-    """Usage insights for the last N days."""
+class WindowTotals(BaseModel):
+    """Totals over one window."""
 
     window: Window
     totals: Totals
+
+
+class Change(BaseModel):
+    """Change of each total against a comparison window, in %.
+
+    Each is ``(current - previous) ÷ previous × 100``, rounded to 0.1; null when the
+    previous value is 0 or missing (no use, or no response times).
+    """
+
+    interactions_pct: float | None
+    tokens_pct: float | None
+    active_users_pct: float | None
+    avg_response_time_pct: float | None
+    p95_response_time_pct: float | None
+
+
+class Comparison(BaseModel):
+    """One window against the equally long window just before it."""
+
+    current: WindowTotals
+    previous: WindowTotals
+    change: Change
+
+
+class Insights(BaseModel):
+    """Usage insights for the last N days, with comparisons."""
+
+    window: Window = Field(description="the last N days, today (so far) included")
+    totals: Totals
     agents: list[AgentUsage]
     tiers: list[TierUsage]
+    previous: WindowTotals = Field(
+        description="the N complete days just before the window (for days=1: all of yesterday)"
+    )
+    change: Change = Field(
+        description="window vs previous; the window's last day is today so far, so a "
+        "short window reads low early in the day (see week_over_week)"
+    )
+    week_over_week: Comparison = Field(
+        description="whatever N: the last 7 complete days (yesterday and the 6 before) "
+        "vs the 7 days before them"
+    )
 
 
 class PeriodUsage(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row
@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nexus_crm.analytics import repository as repo
 from nexus_crm.analytics.schemas import (
     AgentUsage,
+    Change,
+    Comparison,
     CustomerUsage,
     DailyPoint,
     Insights,
@@ -19,10 +21,12 @@ from nexus_crm.analytics.schemas import (
     TierUsage,
     Totals,
     Window,
+    WindowTotals,
 )
 from nexus_crm.errors import InvalidInput, NotFound
 from nexus_crm.kit.histogram import quantile
 from nexus_crm.kit.time import billing_period, days_back, local_day
+from nexus_crm.kit.trend import pct_change
 from nexus_crm.models import RESPONSE_TIME_BOUNDS_MS, RESPONSE_TIME_BUCKETS, UsageTierLimit
 
 MAX_DAYS = 366
@@ -71,23 +75,76 @@ def window(days: int, today: date, timezone: str) -> Window:
     return Window(start=days_back(today, days), end=today, days=days, timezone=timezone)
 
 
-async def get_insights(session: AsyncSession, *, days: int, today: date, timezone: str) -> Insights:
-    """Totals, per agent and per tier over the last ``days`` days (today included)."""
-    w = window(days, today, timezone)
+def previous_window(w: Window) -> Window:
+    """The window of the same length just before ``w``."""
+    return window(w.days, w.start - timedelta(days=1), w.timezone)
+
+
+async def _window_totals(session: AsyncSession, w: Window) -> WindowTotals:
     rows = list(await repo.agent_rollup(session, w.start, w.end))
     active = await repo.active_users(session, w.start, w.end)
+    return WindowTotals(window=w, totals=_totals(rows, active))
+
+
+def _pct(current: float | None, previous: float | None) -> float | None:
+    value = pct_change(current, previous)
+    return None if value is None else round(value, 1)
+
+
+def change(current: Totals, previous: Totals) -> Change:
+    """% change of each total from ``previous`` to ``current``."""
+    return Change(
+        interactions_pct=_pct(current.interactions, previous.interactions),
+        tokens_pct=_pct(current.tokens, previous.tokens),
+        active_users_pct=_pct(current.active_users, previous.active_users),
+        avg_response_time_pct=_pct(current.avg_response_time_ms, previous.avg_response_time_ms),
+        p95_response_time_pct=_pct(current.p95_response_time_ms, previous.p95_response_time_ms),
+    )
+
+
+async def compare(session: AsyncSession, w: Window) -> Comparison:
+    """Totals of ``w`` and of the window before it, and the % change between them."""
+    current = await _window_totals(session, w)
+    previous = await _window_totals(session, previous_window(w))
+    return Comparison(
+        current=current, previous=previous, change=change(current.totals, previous.totals)
+    )
+
+
+async def get_insights(session: AsyncSession, *, days: int, today: date, timezone: str) -> Insights:
+    """Totals, per agent, per tier over the last ``days`` days, and their % changes."""
+    w = window(days, today, timezone)
+    rows = list(await repo.agent_rollup(session, w.start, w.end))
+    totals = _totals(rows, await repo.active_users(session, w.start, w.end))
     tiers = [
         TierUsage(
             tier=r.tier, users=int(r.users), interactions=int(r.interactions), tokens=int(r.tokens)
         )
         for r in await repo.tier_rollup(session, w.start, w.end)
     ]
+    previous = await _window_totals(session, previous_window(w))
     return Insights(
-        window=w, totals=_totals(rows, active), agents=[_agent(r) for r in rows], tiers=tiers
+        window=w,
+        totals=totals,
+        agents=[_agent(r) for r in rows],
+        tiers=tiers,
+        previous=previous,
+        change=change(totals, previous.totals),
+        week_over_week=await compare(session, window(7, today - timedelta(days=1), timezone)),
     )
 
 
-def usage_percentages(tokens: int, interactions: int, tier: UsageTierLimit) -> tuple[float, float]:
+class Limits(Protocol):
+    """A tier's monthly limits (a ``UsageTierLimit``, or a row carrying them)."""
+
+    @property
+    def monthly_tokens(self) -> int: ...
+
+    @property
+    def monthly_interactions(self) -> int: ...
+
+
+def usage_percentages(tokens: int, interactions: int, tier: Limits) -> tuple[float, float]:
     """(tokens %, interactions %) of a tier's monthly limits."""
     return 100.0 * tokens / tier.monthly_tokens, 100.0 * interactions / tier.monthly_interactions
 
