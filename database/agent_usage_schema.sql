@@ -6,14 +6,15 @@
 --   The schema that `nexus-crm db upgrade` creates on PostgreSQL (Alembic revisions
 --   0001 and 0002, src/nexus_crm/migrations/versions/), written out as
 --   plain SQL for people who bootstrap a database by hand or in Supabase's SQL
---   editor, plus the SQL function calculate_usage_percentage() (not in the
---   migration) that answers "how much of their plan has this customer used?"
---   inside the database.
+--   editor, plus the SQL functions (not in the migration)
+--   calculate_usage_percentage(), "how much of their plan has this customer
+--   used?", and detect_usage_anomalies(), "whose use of which agent was unusual
+--   on a day?", inside the database.
 --
 --   The migrations stay the source of truth. tests/test_schema_sql.py applies this
 --   file to an empty database and checks that tables, columns, types, defaults,
 --   nullability, keys and indexes equal those of a migrated database, and that the
---   function gives exactly the answer of the Python engine.
+--   functions give exactly the answers of the Python engine.
 --
 -- How to run it
 --     psql -v ON_ERROR_STOP=1 -d nexus_crm -f database/agent_usage_schema.sql
@@ -23,7 +24,7 @@
 -- Idempotent
 --   Everything is IF NOT EXISTS / OR REPLACE / ON CONFLICT DO NOTHING, and the
 --   whole file is one transaction: running it again, or on a database already
---   migrated by Alembic, changes nothing except (re)creating the function. It never
+--   migrated by Alembic, changes nothing except (re)creating the functions. It never
 --   alters an existing table beyond adding the columns a later migration added
 --   (ADD COLUMN IF NOT EXISTS), so that a database bootstrapped by an older copy of
 --   this file is brought to the current revision; a table that exists with another
@@ -455,5 +456,183 @@ COMMENT ON FUNCTION calculate_usage_percentage(text, timestamptz, text) IS
 'Same value as nexus_crm.analytics.service.calculate_usage_percentage. NULL for an '
 'unknown customer or a tier without limits in usage_tier_limits. '
 'Example: SELECT calculate_usage_percentage(''cliente_123'', now(), ''America/Mexico_City'');';
+
+-- -----------------------------------------------------------------------------
+-- detect_usage_anomalies(day, baseline_days, min_history, threshold, min_excess,
+--                        method, global_method)
+--
+-- The same rows as nexus_crm.analytics.anomalies.detect_anomalies for one day
+-- (nexus_crm.analytics.anomaly_engine; docs/analytics.md, "Anomalies"):
+--
+--   series   = each customer x agent of agent_usage_daily, and each agent over
+--              all customers (user_id NULL in the result), with use in
+--              [p_day - p_baseline_days, p_day]; first use = its first day ever.
+--   baseline = the days p_day - p_baseline_days ... p_day - 1 on or after the
+--              first use, zero-filled; n = their number; judged if
+--              n >= greatest(p_min_history, 1).
+--   z        = (x - mean) / greatest(std, 1), std = population std computed as
+--              sqrt(n * sum(x^2) - sum(x)^2) / n (exact integers, then one sqrt).
+--   robust_z = (x - median) / greatest(spread, sqrt(median), 1);
+--              median = percentile_cont(0.5), MAD = the median of |x - median|,
+--              spread = 1.4826 * MAD, or 1.2533 * avg |x - median| when MAD = 0.
+--   flagged  = |z| >= p_threshold and |x - mean| >= p_min_excess (plain),
+--              |robust_z| >= p_threshold and |x - median| >= p_min_excess
+--              (robust), or both; customer series by p_method, agents' global
+--              series by p_global_method.
+--   direction = 'spike' above the method's centre (mean for plain, else the
+--              median), 'drop' below.
+--
+-- Every step is the Python engine's operation in the same order in double
+-- precision, so z and robust_z are the same bits. The CTEs are MATERIALIZED so
+-- that each series' first use is looked up once (inlined, the planner re-ran the
+-- lookups for every joined row: 3 s instead of ~20 ms on 1,300 rows). STABLE; the search_path is
+-- pinned as for calculate_usage_percentage.
+-- -----------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION detect_usage_anomalies(
+    p_day            date,
+    p_baseline_days  integer          DEFAULT 28,
+    p_min_history    integer          DEFAULT 7,
+    p_threshold      double precision DEFAULT 3.0,
+    p_min_excess     double precision DEFAULT 5.0,
+    p_method         text             DEFAULT 'robust',
+    p_global_method  text             DEFAULT 'both'
+) RETURNS TABLE (
+    user_id          varchar,
+    agent_id         varchar,
+    day              date,
+    observed         bigint,
+    baseline_mean    double precision,
+    baseline_std     double precision,
+    z                double precision,
+    robust_z         double precision,
+    direction        text,
+    baseline_median  double precision,
+    baseline_mad     double precision,
+    baseline_days    integer
+)
+LANGUAGE plpgsql
+STABLE
+STRICT
+AS $function$
+BEGIN
+    IF p_method NOT IN ('plain', 'robust', 'both')
+       OR p_global_method NOT IN ('plain', 'robust', 'both') THEN
+        RAISE EXCEPTION 'method must be plain, robust or both (got %, %)',
+            p_method, p_global_method USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_baseline_days < 1 THEN
+        RAISE EXCEPTION 'p_baseline_days must be at least 1 (got %)', p_baseline_days
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    WITH windowed AS MATERIALIZED (  -- g: the agent's global series; u = '' stands for NULL there
+        SELECT false AS g, d.user_id::text AS u, d.agent_id::text AS a, d.day AS dd,
+               d.interactions::bigint AS n
+          FROM agent_usage_daily AS d
+         WHERE d.day BETWEEN p_day - p_baseline_days AND p_day
+        UNION ALL
+        SELECT true, '', d.agent_id::text, d.day, sum(d.interactions)::bigint
+          FROM agent_usage_daily AS d
+         WHERE d.day BETWEEN p_day - p_baseline_days AND p_day
+         GROUP BY d.agent_id, d.day
+    ), series AS MATERIALIZED (
+        SELECT DISTINCT w.g, w.u, w.a FROM windowed AS w
+    ), firsts AS MATERIALIZED (
+        SELECT s.g, s.u, s.a,
+               CASE WHEN s.g
+                    THEN (SELECT min(d.day) FROM agent_usage_daily AS d WHERE d.agent_id = s.a)
+                    ELSE (SELECT min(d.day) FROM agent_usage_daily AS d
+                           WHERE d.user_id = s.u AND d.agent_id = s.a)
+               END AS first_day
+          FROM series AS s
+    ), spans AS MATERIALIZED (
+        SELECT f.g, f.u, f.a, greatest(p_day - p_baseline_days, f.first_day) AS start_day
+          FROM firsts AS f
+         WHERE f.first_day < p_day
+           AND p_day - greatest(p_day - p_baseline_days, f.first_day)
+               >= greatest(p_min_history, 1)
+    ), filled AS MATERIALIZED (
+        SELECT sp.g, sp.u, sp.a, coalesce(w.n, 0)::bigint AS n
+          FROM spans AS sp
+         CROSS JOIN LATERAL generate_series(0, p_day - 1 - sp.start_day) AS k(i)
+          LEFT JOIN windowed AS w
+            ON w.g = sp.g AND w.u = sp.u AND w.a = sp.a AND w.dd = sp.start_day + k.i
+    ), stats AS MATERIALIZED (
+        SELECT f.g, f.u, f.a, count(*) AS cnt, sum(f.n) AS total, sum(f.n * f.n) AS squares,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY f.n::double precision) AS med
+          FROM filled AS f
+         GROUP BY f.g, f.u, f.a
+    ), mads AS (
+        SELECT st.g, st.u, st.a,
+               percentile_cont(0.5) WITHIN GROUP
+                   (ORDER BY abs(f.n::double precision - st.med)) AS mad,
+               sum(abs(f.n::double precision - st.med))
+                   / st.cnt::double precision AS mean_ad
+          FROM stats AS st
+          JOIN filled AS f ON f.g = st.g AND f.u = st.u AND f.a = st.a
+         GROUP BY st.g, st.u, st.a, st.med, st.cnt
+    ), scored AS (
+        SELECT st.g, st.u, st.a, st.cnt, st.med, m.mad,
+               CASE WHEN m.mad > 0 THEN 1.4826::double precision * m.mad
+                    ELSE 1.2533::double precision * m.mean_ad END AS spread,
+               coalesce(w.n, 0)::bigint AS x,
+               st.total::double precision / st.cnt::double precision AS mean,
+               sqrt((st.cnt * st.squares - st.total * st.total)::double precision)
+                   / st.cnt::double precision AS std,
+               CASE WHEN st.g THEN p_global_method ELSE p_method END AS method
+          FROM stats AS st
+          JOIN mads AS m ON m.g = st.g AND m.u = st.u AND m.a = st.a
+          LEFT JOIN windowed AS w ON w.g = st.g AND w.u = st.u AND w.a = st.a AND w.dd = p_day
+    ), judged AS (
+        SELECT sc.*,
+               (sc.x::double precision - sc.mean) / greatest(sc.std, 1.0::double precision)
+                   AS zz,
+               (sc.x::double precision - sc.med)
+                   / greatest(sc.spread, sqrt(sc.med), 1.0::double precision) AS rz
+          FROM scored AS sc
+    ), flagged AS (
+        SELECT j.*,
+               abs(j.zz) >= p_threshold
+                   AND abs(j.x::double precision - j.mean) >= p_min_excess AS plain_ok,
+               abs(j.rz) >= p_threshold
+                   AND abs(j.x::double precision - j.med) >= p_min_excess AS robust_ok
+          FROM judged AS j
+    )
+    SELECT CASE WHEN fl.g THEN NULL ELSE fl.u END::varchar,
+           fl.a::varchar, p_day, fl.x, fl.mean, fl.std, fl.zz, fl.rz,
+           CASE WHEN fl.x::double precision
+                     > CASE WHEN fl.method = 'plain' THEN fl.mean ELSE fl.med END
+                THEN 'spike' ELSE 'drop' END,
+           fl.med, fl.mad, fl.cnt::integer
+      FROM flagged AS fl
+     WHERE CASE fl.method
+               WHEN 'plain' THEN fl.plain_ok
+               WHEN 'robust' THEN fl.robust_ok
+               ELSE fl.plain_ok AND fl.robust_ok
+           END
+     ORDER BY fl.g DESC, fl.u COLLATE "C", fl.a COLLATE "C";
+END;
+$function$;
+
+DO $pin$
+BEGIN
+    EXECUTE format(
+        'ALTER FUNCTION detect_usage_anomalies(date, integer, integer, double precision, '
+        'double precision, text, text) SET search_path = %I, pg_temp',
+        current_schema()
+    );
+END
+$pin$;
+
+COMMENT ON FUNCTION detect_usage_anomalies(date, integer, integer, double precision,
+    double precision, text, text) IS
+'Anomalous days of usage: for p_day, each customer x agent series of agent_usage_daily '
+'(and each agent over all customers, user_id NULL) against its trailing baseline of '
+'p_baseline_days zero-filled days since its first use (judged with >= p_min_history). '
+'z = (x - mean) / greatest(std, 1); robust_z = (x - median) / greatest(1.4826 * MAD '
+'(or 1.2533 * mean |x - median| when MAD = 0), sqrt(median), 1); flagged at |z| >= p_threshold with |x - centre| >= p_min_excess by '
+'p_method (plain, robust, both; agents'' series by p_global_method). Same rows as '
+'nexus_crm.analytics.anomalies.detect_anomalies. '
+'Example: SELECT * FROM detect_usage_anomalies(current_date - 1);';
 
 COMMIT;

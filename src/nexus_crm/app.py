@@ -15,6 +15,7 @@ from nexus_crm.alerts.router import router as alerts_router
 from nexus_crm.alerts.rules import AlertPolicy
 from nexus_crm.alerts.service import AlertPublisher
 from nexus_crm.alerts.worker import run_scheduler
+from nexus_crm.analytics.churn.router import router as churn_router
 from nexus_crm.analytics.router import router as analytics_router
 from nexus_crm.db import create_engine, create_sessionmaker
 from nexus_crm.errors import install_error_handlers
@@ -73,4 +74,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_router)
     for router in (ingest_router, tiers_router, analytics_router, alerts_router):
         app.include_router(router)
+    app.include_router(churn_router)
     return app

@@ -86,6 +86,26 @@ class Settings(BaseSettings):
     alert_evaluation_interval_seconds: float = Field(
         300.0, ge=0, validation_alias="ALERT_EVALUATION_INTERVAL_SECONDS"
     )
+    upgrade_projection_pct: float = Field(
+        90.0, gt=0, le=10_000, validation_alias="UPGRADE_PROJECTION_PCT"
+    )
+    degradation_slo_p95_ms: float = Field(5000.0, gt=0, validation_alias="DEGRADATION_SLO_P95_MS")
+    degradation_p95_factor: float = Field(2.0, gt=1, validation_alias="DEGRADATION_P95_FACTOR")
+    degradation_mean_factor: float = Field(1.5, gt=1, validation_alias="DEGRADATION_MEAN_FACTOR")
+
+    anomaly_baseline_days: int = Field(28, ge=1, le=366, validation_alias="ANOMALY_BASELINE_DAYS")
+    anomaly_min_history_days: int = Field(
+        7, ge=1, le=366, validation_alias="ANOMALY_MIN_HISTORY_DAYS"
+    )
+    anomaly_z_threshold: float = Field(3.0, gt=0, validation_alias="ANOMALY_Z_THRESHOLD")
+    anomaly_min_excess: float = Field(5.0, ge=0, validation_alias="ANOMALY_MIN_EXCESS")
+    anomaly_method: Literal["plain", "robust", "both"] = Field(
+        "robust", validation_alias="ANOMALY_METHOD"
+    )
+    anomaly_global_method: Literal["plain", "robust", "both"] = Field(
+        "both", validation_alias="ANOMALY_GLOBAL_METHOD"
+    )
+    anomaly_lookback_days: int = Field(3, ge=1, le=90, validation_alias="ANOMALY_LOOKBACK_DAYS")
 
     @field_validator("database_url")
     @classmethod

@@ -177,3 +177,33 @@ async def alerts_by_id(session: AsyncSession, alert_ids: Sequence[uuid.UUID]) ->
     stmt = select(UsageAlert).where(UsageAlert.id.in_(list(alert_ids))).order_by(UsageAlert.id)
     result = await session.execute(stmt, execution_options={"populate_existing": True})
     return list(result.scalars().all())
+
+
+async def alerts_of_type(
+    session: AsyncSession,
+    *,
+    alert_type: str,
+    dismissed_in: Sequence[str] = (),
+    dismissed_since: datetime | None = None,
+) -> list[UsageAlert]:
+    """Open alerts of a type, and those dismissed in ``dismissed_in`` periods or since then."""
+    dismissed = UsageAlert.status == "dismissed"
+    kept: list[Any] = [UsageAlert.status.in_(OPEN_ALERT_STATUSES)]
+    if dismissed_in:
+        kept.append(dismissed & UsageAlert.period_key.in_(list(dismissed_in)))
+    if dismissed_since is not None:
+        kept.append(dismissed & (UsageAlert.dismissed_at >= dismissed_since))
+    stmt = select(UsageAlert).where(UsageAlert.alert_type == alert_type, or_(*kept))
+    return list((await session.scalars(stmt.order_by(UsageAlert.id))).all())
+
+
+async def alerted_keys(
+    session: AsyncSession, *, alert_type: str, period_keys: Sequence[str]
+) -> set[tuple[str, str]]:
+    """(subject, period_key) of every alert of a type in these periods, whatever its status."""
+    if not period_keys:
+        return set()
+    stmt = select(UsageAlert.subject, UsageAlert.period_key).where(
+        UsageAlert.alert_type == alert_type, UsageAlert.period_key.in_(list(period_keys))
+    )
+    return {(r[0], r[1]) for r in (await session.execute(stmt)).all()}

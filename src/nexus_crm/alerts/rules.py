@@ -21,7 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.alerts import repository as repo
 from nexus_crm.alerts.schemas import AlertType, Severity
+from nexus_crm.analytics.anomaly_engine import AnomalyConfig
+from nexus_crm.analytics.degradation import DegradationPolicy
 from nexus_crm.analytics.service import usage_percentages
+from nexus_crm.analytics.upgrades import UpgradePolicy
 from nexus_crm.kit.time import billing_period, local_day
 from nexus_crm.models import Customer, UsageAlert, UsageTierLimit
 from nexus_crm.settings import Settings
@@ -39,13 +42,23 @@ class AlertPolicy:
     approaching_pct: float = 80.0
     exceeded_pct: float = 95.0
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    upgrade: UpgradePolicy = field(default_factory=UpgradePolicy)
+    degradation: DegradationPolicy = field(default_factory=DegradationPolicy)
+    anomaly: AnomalyConfig = field(default_factory=AnomalyConfig)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AlertPolicy:
         """The policy configured by ALERT_LIMIT_* and NEXUS_CRM_TIMEZONE."""
         return cls(
-            settings.alert_limit_approaching_pct, settings.alert_limit_exceeded_pct, settings.tz
-        )
+            settings.alert_limit_approaching_pct, settings.alert_limit_exceeded_pct, settings.tz,
+            upgrade=UpgradePolicy(threshold_pct=settings.upgrade_projection_pct),
+            degradation=DegradationPolicy(
+                slo_p95_ms=settings.degradation_slo_p95_ms,
+                p95_factor=settings.degradation_p95_factor,
+                mean_factor=settings.degradation_mean_factor,
+            ),
+            anomaly=AnomalyConfig.from_settings(settings),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -270,4 +283,38 @@ async def limit_rule(session: AsyncSession, ctx: RuleContext) -> Findings:
 
 # Rules of the periodic evaluation (scheduler, `nexus-crm alerts evaluate`); the churn,
 # upgrade, anomaly and degradation detectors are added here.
-SCHEDULED_RULES: tuple[Rule, ...] = (limit_rule,)
+async def upgrade_rule(session: AsyncSession, ctx: RuleContext) -> Findings:
+    """Upgrade-opportunity alerts (``alerts.upgrade_rules``; imported on call: it imports us)."""
+    from nexus_crm.alerts.upgrade_rules import upgrade_rule as rule
+
+    return await rule(session, ctx)
+
+
+async def degradation_rule(session: AsyncSession, ctx: RuleContext) -> Findings:
+    """Per-agent degradation alerts (``alerts.degradation_rules``; imported on call likewise)."""
+    from nexus_crm.alerts.degradation_rules import degradation_rule as rule
+
+    return await rule(session, ctx)
+
+
+async def anomaly_rule(session: AsyncSession, ctx: RuleContext) -> Findings:
+    """Anomaly alerts per customer-day and agent-day (``alerts.anomaly_rules``; likewise)."""
+    from nexus_crm.alerts.anomaly_rules import anomaly_rule as rule
+
+    return await rule(session, ctx)
+
+
+async def churn_rule(session: AsyncSession, ctx: RuleContext) -> Findings:
+    """Churn-risk alerts per customer and month (``alerts.churn_rules``; imported on call)."""
+    from nexus_crm.alerts.churn_rules import churn_rule as rule
+
+    return await rule(session, ctx)
+
+
+SCHEDULED_RULES: tuple[Rule, ...] = (
+    limit_rule,
+    upgrade_rule,
+    degradation_rule,
+    anomaly_rule,
+    churn_rule,
+)

@@ -193,3 +193,99 @@ async def hourly_interactions(
         .group_by(H.hour)
     )
     return list((await session.execute(stmt)).all())
+
+
+async def customer_subscriptions(session: AsyncSession) -> Sequence[Any]:
+    """Every customer's tier, status and billing anchor day, by user id."""
+    stmt = select(
+        Customer.user_id,
+        Customer.tier,
+        Customer.status,
+        Customer.billing_anchor_day,
+    ).order_by(Customer.user_id)
+    return list((await session.execute(stmt)).all())
+
+
+async def users_daily(
+    session: AsyncSession, user_ids: Sequence[str], start: date, end_exclusive: date
+) -> Sequence[Any]:
+    """Per customer and day: tokens and interactions, ``start <= day < end_exclusive``."""
+    stmt = (
+        select(
+            D.user_id,
+            D.day,
+            func.sum(D.tokens).label("tokens"),
+            func.sum(D.interactions).label("interactions"),
+        )
+        .where(D.user_id.in_(list(user_ids)), D.day >= start, D.day < end_exclusive)
+        .group_by(D.user_id, D.day)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def agent_hours(session: AsyncSession, start_at: datetime, end_at: datetime) -> Sequence[Any]:
+    """Hourly rows (with histograms) of every agent, ``start_at <= hour < end_at``."""
+    stmt = select(
+        H.hour,
+        H.agent_id,
+        H.interactions,
+        H.response_time_sum_ms,
+        H.response_time_max_ms,
+        *(H[b] for b in RESPONSE_TIME_BUCKETS),
+    ).where(H.hour >= start_at, H.hour < end_at)
+    return list((await session.execute(stmt.order_by(H.agent_id, H.hour))).all())
+
+
+async def agent_users(
+    session: AsyncSession, agent_id: str, start: date, end: date, limit: int
+) -> tuple[int, Sequence[Any]]:
+    """Customers of an agent over days ``start..end``: their count and the top by interactions."""
+    where = (D.agent_id == agent_id, _in_window(start, end))
+    count = await session.scalar(select(func.count(func.distinct(D.user_id))).where(*where))
+    interactions = func.sum(D.interactions)
+    stmt = (
+        select(
+            D.user_id,
+            interactions.label("interactions"),
+            func.sum(D.response_time_sum_ms).label("rt_sum"),
+        )
+        .where(*where)
+        .group_by(D.user_id)
+        .order_by(interactions.desc(), D.user_id)
+        .limit(limit)
+    )
+    return int(count or 0), list((await session.execute(stmt)).all())
+
+
+async def users_response_times(
+    session: AsyncSession, user_ids: Sequence[str], since: date
+) -> Sequence[Any]:
+    """Per customer since a day: interactions, response-time sum, max and histogram."""
+    stmt = (
+        select(
+            D.user_id,
+            func.sum(D.interactions).label("interactions"),
+            func.sum(D.response_time_sum_ms).label("rt_sum"),
+            func.max(D.response_time_max_ms).label("rt_max"),
+            *(func.sum(D[b]).label(b) for b in RESPONSE_TIME_BUCKETS),
+        )
+        .where(D.user_id.in_(list(user_ids)), D.day >= since)
+        .group_by(D.user_id)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def daily_interactions(session: AsyncSession, start: date, end: date) -> Sequence[Any]:
+    """(user_id, agent_id, day, interactions) of every daily row from start to end."""
+    stmt = select(D.user_id, D.agent_id, D.day, D.interactions).where(_in_window(start, end))
+    return list((await session.execute(stmt)).all())
+
+
+async def series_first_days(session: AsyncSession, *, until: date) -> Sequence[Any]:
+    """Each customer × agent series' first day with use, among days up to ``until``."""
+    stmt = (
+        select(D.user_id, D.agent_id, func.min(D.day).label("first_day"))
+        .where(D.day <= until)
+        .group_by(D.user_id, D.agent_id)
+    )
+    return list((await session.execute(stmt)).all())

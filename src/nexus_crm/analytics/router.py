@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from nexus_crm.analytics import patterns, service
+from nexus_crm.analytics import patterns, service, upgrades
 from nexus_crm.analytics.pattern_schemas import Patterns
 from nexus_crm.analytics.schemas import CustomerUsage, Insights
+from nexus_crm.analytics.upgrade_schemas import UpgradeOpportunities
 from nexus_crm.db import transaction
 from nexus_crm.deps import API_PREFIX, AppSettings, ReadKey, Sessions
 from nexus_crm.kit.time import local_day, utcnow
@@ -54,7 +55,31 @@ async def get_customer(
     settings: AppSettings,
     user_id: Annotated[str, Path(min_length=1, max_length=128)],
 ) -> CustomerUsage:
-    """A customer's tier, billing-period usage against limits and daily series."""
+    """A customer's tier, billing-period usage against limits, daily series and churn risk."""
     today = local_day(utcnow(), settings.tz)
     async with transaction(sessions) as session:
-        return await service.get_customer_usage(session, user_id=user_id, today=today)
+        return await service.get_customer_usage(
+            session, user_id=user_id, today=today, tz=settings.tz
+        )
+
+
+@router.get("/upgrade-opportunities", response_model=UpgradeOpportunities)
+async def get_upgrade_opportunities(
+    _: ReadKey,
+    sessions: Sessions,
+    settings: AppSettings,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> UpgradeOpportunities:
+    """Customers projected to outgrow their tier this period, with tier, revenue, confidence."""
+    today = local_day(utcnow(), settings.tz)
+    policy = upgrades.UpgradePolicy(threshold_pct=settings.upgrade_projection_pct)
+    async with transaction(sessions) as session:
+        found = await upgrades.find_upgrade_opportunities(
+            session, today=today, policy=policy, limit=limit
+        )
+    return UpgradeOpportunities(
+        as_of=today,
+        threshold_percentage=policy.threshold_pct,
+        count=len(found),
+        opportunities=found,
+    )

@@ -6,6 +6,8 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
+from nexus_crm.analytics.churn.schemas import ChurnScore
+
 
 class Window(BaseModel):
     """The days a figure covers, inclusive, in the configured time zone."""
@@ -131,3 +133,8 @@ class CustomerUsage(BaseModel):
     usage: PeriodUsage
     agents: list[AgentUsage] = Field(description="per-agent use in the current period")
     daily: list[DailyPoint] = Field(description="the last 30 days, oldest first, zero-filled")
+    churn: ChurnScore | None = Field(
+        None,
+        description="churn probability (next 30 days), top drivers and CLV; null when "
+        "the customer was not active at the start of today",
+    )

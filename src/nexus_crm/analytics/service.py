@@ -10,6 +10,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.analytics import repository as repo
+from nexus_crm.analytics.churn.service import customer_churn
 from nexus_crm.analytics.schemas import (
     AgentUsage,
     Change,
@@ -181,8 +182,10 @@ async def calculate_usage_percentage(
     return max(usage_percentages(tokens, interactions, tier))
 
 
-async def get_customer_usage(session: AsyncSession, *, user_id: str, today: date) -> CustomerUsage:
-    """A customer's tier, status, period usage against limits and last-30-day series."""
+async def get_customer_usage(
+    session: AsyncSession, *, user_id: str, today: date, tz: ZoneInfo | None = None
+) -> CustomerUsage:
+    """A customer's tier, status, period usage against limits, last-30-day series and churn."""
     found = await repo.customer_with_tier(session, user_id)
     if found is None:
         raise NotFound(f"no customer with user_id {user_id!r}", field="user_id")
@@ -212,4 +215,5 @@ async def get_customer_usage(session: AsyncSession, *, user_id: str, today: date
         usage=usage,
         agents=[_agent(r) for r in agents],
         daily=daily,
+        churn=await customer_churn(session, user_id=user_id, as_of=today, tz=tz) if tz else None,
     )

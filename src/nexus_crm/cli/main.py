@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nexus_crm.cli import alerts, db, demo, genesis, imports, keys, serve, simulate
+from nexus_crm.cli import alerts, churn, db, demo, genesis, imports, keys, serve, simulate
 
 app = typer.Typer(
     name="nexus-crm",
@@ -20,6 +20,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(imports.app, name="import")
 app.add_typer(genesis.app, name="genesis")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(churn.app, name="churn")
 
 
 def main() -> None:

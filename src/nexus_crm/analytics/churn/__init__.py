@@ -1,0 +1,1 @@
+"""Churn probability per customer with its drivers, and customer lifetime value."""
