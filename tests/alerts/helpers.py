@@ -71,7 +71,7 @@ async def transitions(
             .where(ev.alert_id == aid)
             .order_by(ev.at, ev.id)
         )
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [(a, f, t, who) for a, f, t, who in rows]
 
 
 async def alert_count(sessions: async_sessionmaker[AsyncSession], **where: Any) -> int:
