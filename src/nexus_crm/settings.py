@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         "both", validation_alias="ANOMALY_GLOBAL_METHOD"
     )
     anomaly_lookback_days: int = Field(3, ge=1, le=90, validation_alias="ANOMALY_LOOKBACK_DAYS")
+    # Business metrics (docs/business-metrics.md): how long after an upgrade alert a tier
+    # change counts as its conversion, and the rate assumed for a tier with no outcome yet.
+    conversion_follow_up_days: int = Field(
+        30, ge=1, le=366, validation_alias="CONVERSION_FOLLOW_UP_DAYS"
+    )
+    conversion_prior_rate: float = Field(0.2, ge=0, le=1, validation_alias="CONVERSION_PRIOR_RATE")
 
     @field_validator("database_url")
     @classmethod

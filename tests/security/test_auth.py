@@ -24,6 +24,7 @@ NEEDS = {
     ("GET", "/agent-usage/customers/{user_id}"): "read",
     ("GET", "/agent-usage/churn-risks"): "read",
     ("GET", "/agent-usage/upgrade-opportunities"): "read",
+    ("GET", "/agent-usage/business-metrics"): "read",
     ("GET", "/agent-usage/alerts"): "read",
     ("GET", "/agent-usage/alerts/{alert_id}"): "read",
     ("POST", "/agent-usage/alerts/{alert_id}/acknowledge"): "write",

@@ -43,7 +43,8 @@ def _avg(total_ms: int, n: int) -> float | None:
     return round(total_ms / n, 1) if n else None
 
 
-def _agent(row: Row[Any]) -> AgentUsage:
+def agent_usage(row: Row[Any]) -> AgentUsage:
+    """One agent's figures from a row of ``repository.agent_rollup``."""
     counts = [int(getattr(row, b)) for b in RESPONSE_TIME_BUCKETS]
     return AgentUsage(
         agent_id=row.agent_id,
@@ -127,7 +128,7 @@ async def get_insights(session: AsyncSession, *, days: int, today: date, timezon
     return Insights(
         window=w,
         totals=totals,
-        agents=[_agent(r) for r in rows],
+        agents=[agent_usage(r) for r in rows],
         tiers=tiers,
         previous=previous,
         change=change(totals, previous.totals),
@@ -213,7 +214,7 @@ async def get_customer_usage(
         email=customer.email,
         name=customer.name,
         usage=usage,
-        agents=[_agent(r) for r in agents],
+        agents=[agent_usage(r) for r in agents],
         daily=daily,
         churn=await customer_churn(session, user_id=user_id, as_of=today, tz=tz) if tz else None,
     )
