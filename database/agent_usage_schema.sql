@@ -1,10 +1,10 @@
 -- =============================================================================
--- NexusCRM agent-usage schema for PostgreSQL (hand-written mirror of Alembic 0001-0002)
+-- NexusCRM agent-usage schema for PostgreSQL (hand-written mirror of Alembic 0001-0003)
 -- =============================================================================
 --
 -- What this is
 --   The schema that `nexus-crm db upgrade` creates on PostgreSQL (Alembic revisions
---   0001 and 0002, src/nexus_crm/migrations/versions/), written out as
+--   0001 to 0003, src/nexus_crm/migrations/versions/), written out as
 --   plain SQL for people who bootstrap a database by hand or in Supabase's SQL
 --   editor, plus the SQL functions (not in the migration)
 --   calculate_usage_percentage(), "how much of their plan has this customer
@@ -318,26 +318,44 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 
 -- -----------------------------------------------------------------------------
+-- dashboard_users (revision 0003): people who log in to the dashboard. Only an
+-- argon2id hash of the password is stored; role is admin, analyst or sales;
+-- session_epoch grows on logout and voids every older session cookie.
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS dashboard_users (
+    id              uuid             NOT NULL,
+    email           varchar(254)     NOT NULL,
+    password_hash   varchar(255)     NOT NULL,
+    role            varchar(16)      NOT NULL,
+    session_epoch   integer          NOT NULL,
+    created_at      timestamptz      NOT NULL,
+    last_login_at   timestamptz,
+    disabled_at     timestamptz,
+    CONSTRAINT pk_dashboard_users PRIMARY KEY (id),
+    CONSTRAINT uq_dashboard_users_email UNIQUE (email)
+);
+
+-- -----------------------------------------------------------------------------
 -- alembic_version: tells `nexus-crm db upgrade` which migration this database is
 -- at, so that a database bootstrapped by this file counts as migrated and later
 -- migrations apply on top of it.
 --
--- !! Bump '0002' below whenever a new migration is added (and add the previous
+-- !! Bump '0003' below whenever a new migration is added (and add the previous
 -- !! head to the UPDATE), and update this file with what that migration creates
 -- !! (tests/test_schema_sql.py fails until both are done).
 --
--- A database this file bootstrapped at an older revision (0001) now has what
--- 0002 adds, so its stamp moves to '0002'. Otherwise the row is only written into
--- an empty table: a database already stamped (by Alembic, perhaps at a newer
+-- A database this file bootstrapped at an older revision (0001, 0002) now has
+-- what 0002 and 0003 add, so its stamp moves to '0003'. Otherwise the row is
+-- only written into an empty table: a database already stamped (by Alembic, perhaps at a newer
 -- revision) keeps its revision. A second row would make Alembic see two heads.
 -- -----------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS alembic_version (
     version_num varchar(32) NOT NULL,
     CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
-UPDATE alembic_version SET version_num = '0002' WHERE version_num = '0001';
+UPDATE alembic_version SET version_num = '0003' WHERE version_num IN ('0001', '0002');
 INSERT INTO alembic_version (version_num)
-SELECT '0002'
+SELECT '0003'
 WHERE NOT EXISTS (SELECT 1 FROM alembic_version)
 ON CONFLICT DO NOTHING;
 

@@ -32,6 +32,10 @@ from nexus_crm.settings import Settings
 from nexus_crm.tiers.defaults import DEFAULT_TIERS
 from tests.support import OLD_SECRET, TEST_SECRET
 
+# NiceGUI keeps process-global state (ui.run_with once per process): apps built here, and
+# the servers tests start, run without the dashboard unless a test turns it on
+# (tests/dashboard starts its servers with DASHBOARD_ENABLED=true).
+os.environ["DASHBOARD_ENABLED"] = "false"
 T = TypeVar("T")
 BACKENDS = ("sqlite", "postgresql")
 PG_SERVER = os.environ.get(

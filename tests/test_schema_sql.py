@@ -301,7 +301,7 @@ async def test_applying_keeps_a_newer_alembic_revision(bootstrapped: str) -> Non
 
 
 async def test_applying_on_a_database_at_0001_brings_it_to_head(migrated_reference: str) -> None:
-    """A database at 0001 (as the file of that release left it) gets 0002's objects and stamp."""
+    """A database at 0001 (as the file of that release left it) gets the later objects and stamp."""
     url, drop = fresh_pg_database("nexus_sql0001")
     try:
         engine = create_engine(Settings(DATABASE_URL=url))
@@ -315,9 +315,9 @@ async def test_applying_on_a_database_at_0001_brings_it_to_head(migrated_referen
 
         got, expected = await _snapshot(url), await _snapshot(migrated_reference)
         _assert_same_schema(got, expected)
-        assert got["versions"] == [head_revision()] == ["0002"]
+        assert got["versions"] == [head_revision()] == ["0003"]
         await migrate(Settings(DATABASE_URL=url))  # nothing left to do
-        assert (await _snapshot(url))["versions"] == ["0002"]
+        assert (await _snapshot(url))["versions"] == ["0003"]
     finally:
         drop()
 

@@ -17,6 +17,7 @@ from nexus_crm.alerts.service import AlertPublisher
 from nexus_crm.alerts.worker import run_scheduler
 from nexus_crm.analytics.churn.router import router as churn_router
 from nexus_crm.analytics.router import router as analytics_router
+from nexus_crm.dashboard.mount import mount_dashboard
 from nexus_crm.db import create_engine, create_sessionmaker
 from nexus_crm.errors import install_error_handlers
 from nexus_crm.ingest.router import DOCUMENTED_BODIES
@@ -24,6 +25,8 @@ from nexus_crm.ingest.router import router as ingest_router
 from nexus_crm.openapi import NexusAPI
 from nexus_crm.ops.metrics import LatencyMiddleware, Metrics
 from nexus_crm.ops.router import router as ops_router
+from nexus_crm.realtime.router import router as realtime_router
+from nexus_crm.realtime.service import open_realtime
 from nexus_crm.settings import Settings
 from nexus_crm.tiers.router import router as tiers_router
 
@@ -49,14 +52,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessions = sessions = create_sessionmaker(engine)
-        scheduler = _start_scheduler(settings, sessions, app.state.alert_publisher)
+        realtime = open_realtime(settings, sessions, app.state.alert_publisher)
         try:
-            yield
+            async with realtime as live:
+                app.state.bus, app.state.kpi_ticker = live.bus, live.ticker
+                scheduler = _start_scheduler(settings, sessions, app.state.alert_publisher)
+                try:
+                    yield
+                finally:
+                    if scheduler is not None:
+                        scheduler.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await scheduler
         finally:
-            if scheduler is not None:
-                scheduler.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await scheduler
             await engine.dispose()
 
     app = NexusAPI(
@@ -75,4 +83,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (ingest_router, tiers_router, analytics_router, alerts_router):
         app.include_router(router)
     app.include_router(churn_router)
+    app.include_router(realtime_router)
+    mount_dashboard(app, settings)
     return app

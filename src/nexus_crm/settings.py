@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # refuses to start with it.
 DEV_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"nexus-crm-development-secret!").decode()
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/nexus_crm.db"
+# Development default of SESSION_SECRET, published too: production refuses it.
+DEV_SESSION_SECRET = base64.b64encode(b"nexus-crm-development-session-signing-key").decode()
 
 
 class SettingsError(ValueError):
@@ -77,6 +79,17 @@ class Settings(BaseSettings):
     max_batch_events: int = Field(10_000, ge=1, validation_alias="MAX_BATCH_EVENTS")
     max_future_seconds: int = Field(300, ge=0, validation_alias="MAX_FUTURE_SECONDS")
     db_pool_size: int = Field(10, ge=1, validation_alias="DB_POOL_SIZE")
+    # Dashboard (docs/dashboard.md): NiceGUI keeps process-global state, so one process
+    # mounts it at most once; SESSION_SECRET signs the login cookie.
+    dashboard_enabled: bool = Field(True, validation_alias="DASHBOARD_ENABLED")
+    session_secret: str = Field(DEV_SESSION_SECRET, validation_alias="SESSION_SECRET")
+    session_max_age_seconds: int = Field(
+        12 * 3600, ge=60, le=90 * 86400, validation_alias="SESSION_MAX_AGE_SECONDS"
+    )
+    session_cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", validation_alias="SESSION_COOKIE_SECURE"
+    )
+    locale: Literal["en", "es"] = Field("en", validation_alias="LOCALE")
     alert_limit_approaching_pct: float = Field(
         80.0, gt=0, le=10_000, validation_alias="ALERT_LIMIT_APPROACHING_PCT"
     )
@@ -106,6 +119,19 @@ class Settings(BaseSettings):
         "both", validation_alias="ANOMALY_GLOBAL_METHOD"
     )
     anomaly_lookback_days: int = Field(3, ge=1, le=90, validation_alias="ANOMALY_LOOKBACK_DAYS")
+
+    event_bus: Literal["memory", "postgres", "redis"] = Field(
+        "memory", validation_alias="EVENT_BUS"
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
+    ws_heartbeat_seconds: float = Field(15.0, gt=0, validation_alias="WS_HEARTBEAT_SECONDS")
+    ws_max_lifetime_seconds: float = Field(3600.0, gt=0, validation_alias="WS_MAX_LIFETIME_SECONDS")
+    ws_send_queue: int = Field(1000, ge=1, validation_alias="WS_SEND_QUEUE")
+    ws_send_timeout_seconds: float = Field(10.0, gt=0, validation_alias="WS_SEND_TIMEOUT_SECONDS")
+    ws_metrics_interval_seconds: float = Field(
+        1.0, ge=0.5, validation_alias="WS_METRICS_INTERVAL_SECONDS"
+    )
+    ws_max_usage_batch: int = Field(500, ge=1, validation_alias="WS_MAX_USAGE_BATCH")
     # Business metrics (docs/business-metrics.md): how long after an upgrade alert a tier
     # change counts as its conversion, and the rate assumed for a tier with no outcome yet.
     conversion_follow_up_days: int = Field(
@@ -147,6 +173,19 @@ class Settings(BaseSettings):
             raise SettingsError(
                 "ALERT_LIMIT_APPROACHING_PCT must be below ALERT_LIMIT_EXCEEDED_PCT "
                 f"({self.alert_limit_approaching_pct} >= {self.alert_limit_exceeded_pct})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_session_secret(self) -> Settings:
+        if len(self.session_secret) < 32:
+            raise SettingsError("SESSION_SECRET needs at least 32 characters")
+        production = self.environment == "production" and self.dashboard_enabled
+        if production and self.session_secret == DEV_SESSION_SECRET:
+            raise SettingsError(
+                "NEXUS_CRM_ENV=production with the dashboard on, but SESSION_SECRET is missing "
+                "or is the development default; set it to a long random value "
+                "(`openssl rand -base64 48`) or set DASHBOARD_ENABLED=false"
             )
         return self
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,12 +19,15 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.app import create_app
 from nexus_crm.cli.common import load_settings, run_in_session
 from nexus_crm.cli.db import migrate
+from nexus_crm.errors import Conflict
 from nexus_crm.kit.time import local_day
 from nexus_crm.security import service as keys
+from nexus_crm.security import users
 from nexus_crm.settings import Settings
 from nexus_crm.simulate.population import GENERATOR_VERSION
 from nexus_crm.simulate.truth import read_truth
@@ -31,6 +35,7 @@ from nexus_crm.simulate.truth import read_truth
 TRUTH_PATH = Path("data/truth.json")
 OUTBOX_PATH = Path("data/demo_outbox.db")
 STOP_TIMEOUT_S = 10.0
+DEMO_EMAIL = "demo@nexus-crm.local"
 
 
 @dataclass(frozen=True)
@@ -157,9 +162,20 @@ async def serve_with_simulator(settings: Settings, host: str, port: int, sim: Si
     return task.result() if finished else 0
 
 
-def print_banner(url: str, settings: Settings, key: str) -> None:
+async def demo_user(session: AsyncSession) -> str:
+    """Create the demo dashboard user (or give it a new password); return the password."""
+    password = secrets.token_urlsafe(12)
+    try:
+        await users.create_user(session, email=DEMO_EMAIL, password=password, role="admin")
+    except Conflict:
+        await users.set_password(session, email=DEMO_EMAIL, password=password)
+    return password
+
+
+def print_banner(url: str, settings: Settings, key: str, password: str) -> None:
     """Where the demo serves and how to try it."""
     typer.echo(f"NexusCRM demo on {url}  (database: {settings.database_url})")
+    typer.echo(f"dashboard: {url}/  user: {DEMO_EMAIL}  password: {password}")
     typer.echo(f"admin API key: {key}")
     typer.echo(f"try: curl -H 'Authorization: Bearer {key}' {url}/agent-usage/insights?days=1")
     typer.echo(f"API docs: {url}/docs   stop with Ctrl+C")
@@ -182,7 +198,8 @@ def demo(
             s, name=f"demo-admin-{datetime.now(UTC):%Y%m%d%H%M%S}", scopes=["admin"]
         ),
     )
-    print_banner(f"http://{host}:{port}", settings, key)
+    password = run_in_session(settings, demo_user)
+    print_banner(f"http://{host}:{port}", settings, key, password)
     sim = Simulation(
         customers, days, seed, rate, first_day(settings, customers, days, seed), settings.timezone
     )

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from nexus_crm.cli import alerts, churn, db, demo, genesis, imports, keys, serve, simulate
+from nexus_crm.cli import (
+    alerts,
+    churn,
+    db,
+    demo,
+    genesis,
+    imports,
+    keys,
+    serve,
+    simulate,
+    users,
+)
 
 app = typer.Typer(
     name="nexus-crm",
@@ -17,6 +28,7 @@ app.command("demo")(demo.demo)
 app.command("simulate")(simulate.simulate)
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
+app.add_typer(users.app, name="users")
 app.add_typer(imports.app, name="import")
 app.add_typer(genesis.app, name="genesis")
 app.add_typer(alerts.app, name="alerts")

@@ -23,6 +23,7 @@ from nexus_crm.models import (
 EVENT_TABLE = cast(Table, AgentUsageEvent.__table__)
 CUSTOMER_TABLE = cast(Table, Customer.__table__)
 RETURNED = (
+    "event_id",
     "user_id",
     "agent_id",
     "day",

@@ -20,6 +20,8 @@ from nexus_crm.ingest.schemas import (
     UsageEventIn,
 )
 from nexus_crm.kit.time import utcnow
+from nexus_crm.realtime.bus import Bus
+from nexus_crm.realtime.service import usage_message
 from nexus_crm.security.signatures import verify
 from nexus_crm.settings import Settings
 
@@ -73,6 +75,10 @@ async def _ingest(
                    settings=settings, received_at=utcnow())  # fmt: skip
     outcome = await run_transaction(sessions, work)
     publish_changes(alerts, outcome.alerts)  # committed: now others may see them
+    usage = usage_message(outcome.inserted)  # duplicates were not inserted: not re-published
+    if usage is not None:
+        bus: Bus = request.app.state.bus
+        await bus.publish([usage])
     return outcome.result
 
 

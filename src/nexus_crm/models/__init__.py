@@ -3,6 +3,7 @@
 from nexus_crm.models.api_key import ApiKey
 from nexus_crm.models.base import Base
 from nexus_crm.models.customer import Customer
+from nexus_crm.models.dashboard_user import USER_ROLES, DashboardUser
 from nexus_crm.models.subscription_change import SubscriptionChange
 from nexus_crm.models.tier_limit import UsageTierLimit
 from nexus_crm.models.usage_alert import ALERT_STATUSES, OPEN_ALERT_STATUSES, UsageAlert
@@ -21,11 +22,13 @@ __all__ = [
     "OPEN_ALERT_STATUSES",
     "RESPONSE_TIME_BOUNDS_MS",
     "RESPONSE_TIME_BUCKETS",
+    "USER_ROLES",
     "AgentUsageDaily",
     "AgentUsageEvent",
     "ApiKey",
     "Base",
     "Customer",
+    "DashboardUser",
     "SubscriptionChange",
     "UsageAlert",
     "UsageAlertEvent",

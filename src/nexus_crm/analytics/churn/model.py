@@ -14,12 +14,6 @@ from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from nexus_crm.analytics.churn.features import FEATURES, Matrix
 
@@ -147,6 +141,13 @@ class BoostingScorer:
 
 def fit_logistic(x: Matrix, y: NDArray[np.int64]) -> LogisticScorer:
     """Fit the logistic candidate."""
+    # scikit-learn is imported on first use: ~100 MB a server process needs only once a
+    # model is trained (docs/performance.md, RSS with 1,000 WebSocket clients).
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     pipe = make_pipeline(
         SimpleImputer(strategy="median", keep_empty_features=True),
         StandardScaler(),
@@ -157,6 +158,8 @@ def fit_logistic(x: Matrix, y: NDArray[np.int64]) -> LogisticScorer:
 
 def fit_boosting(x: Matrix, y: NDArray[np.int64]) -> BoostingScorer:
     """Fit the boosting candidate."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     model = HistGradientBoostingClassifier(
         max_depth=3, max_iter=150, learning_rate=0.05, l2_regularization=1.0,
         min_samples_leaf=10, early_stopping=False, random_state=0,
@@ -174,6 +177,8 @@ FITTERS: dict[str, Callable[[Matrix, NDArray[np.int64]], Scorer]] = {
 
 def auc(y: NDArray[np.int64], p: NDArray[np.float64]) -> float | None:
     """ROC AUC, or None when only one class is present."""
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(y, p)) if 0 < int(y.sum()) < len(y) else None
 
 

@@ -1,0 +1,1 @@
+"""The live dashboard: NiceGUI pages on the API's FastAPI app (docs/dashboard.md)."""

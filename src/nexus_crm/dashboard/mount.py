@@ -1,0 +1,63 @@
+"""Mount the dashboard on the API's FastAPI app (``ui.run_with``), once per process."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from nicegui import ui
+
+from nexus_crm.dashboard.auth import router as auth_router
+from nexus_crm.dashboard.layout import PageContext, open_page
+from nexus_crm.dashboard.live import LiveView
+from nexus_crm.deps import API_PREFIX
+from nexus_crm.errors import NotFound
+from nexus_crm.settings import Settings
+
+log = logging.getLogger("nexus_crm.dashboard")
+_mounted: list[FastAPI] = []  # NiceGUI's state is process-global: one app per process
+
+
+def register_pages(app: FastAPI) -> None:
+    """Declare the pages; each reads the data of ``app`` (the API's app)."""
+
+    @ui.page("/", title="NexusCRM · Live")
+    async def live_page(request: Request) -> Response | None:
+        """Live: today's KPIs, agents, tiers, alerts and activity."""
+        ctx = await open_page(app, request)
+        if not isinstance(ctx, PageContext):
+            return ctx
+        view = LiveView(ctx)
+        with ui.column().classes("w-full gap-4 p-2"):
+            await view.build()
+        view.start(app)
+        return None
+
+
+async def _api_not_found(path: str) -> None:
+    raise NotFound(f"no API route {API_PREFIX}/{path}")
+
+
+def mount_dashboard(app: FastAPI, settings: Settings) -> None:
+    """Serve the dashboard from ``app`` when DASHBOARD_ENABLED (at most one app per process)."""
+    if not settings.dashboard_enabled:
+        return
+    if _mounted:
+        raise RuntimeError(
+            "the dashboard is already mounted on another app in this process (NiceGUI keeps "
+            "global state); set DASHBOARD_ENABLED=false for additional apps"
+        )
+    _mounted.append(app)
+    app.include_router(auth_router)
+    # Under the dashboard's catch-all mount, unknown API paths still get the JSON error.
+    app.add_api_route(f"{API_PREFIX}/{{path:path}}", _api_not_found, include_in_schema=False)
+    register_pages(app)
+    ui.run_with(
+        app,
+        title="NexusCRM",
+        favicon="📊",
+        show_welcome_message=False,
+        reconnect_timeout=10.0,
+    )
+    log.info("dashboard mounted at /")

@@ -1,0 +1,151 @@
+"""Real-time services: the bus for the settings, who may stream, and what gets published."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from nexus_crm.alerts.schemas import AlertOut
+from nexus_crm.alerts.service import AlertPublisher
+from nexus_crm.db import transaction
+from nexus_crm.errors import Forbidden, Unauthorized
+from nexus_crm.kit.time import as_utc
+from nexus_crm.realtime.bus import Bus, InProcessBus, Message
+from nexus_crm.realtime.kpis import KpiTicker
+from nexus_crm.realtime.postgres_bus import PostgresBus
+from nexus_crm.realtime.redis_bus import RedisBus
+from nexus_crm.realtime.schemas import UsageBatch, UsageEventOut
+from nexus_crm.security.scopes import Scope
+from nexus_crm.security.service import authenticate
+from nexus_crm.settings import Settings, SettingsError
+
+
+class Handshake(Protocol):
+    """What authentication reads of a WebSocket handshake (a Starlette ``WebSocket`` fits)."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def query_params(self) -> Mapping[str, str]: ...
+
+    @property
+    def app(self) -> Any: ...
+
+
+class WebSocketRejected(Exception):
+    """A handshake refused: closed with ``code`` (4401 no/invalid credentials, 4403 scope)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+def _token(websocket: Handshake) -> str | None:
+    scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return websocket.query_params.get("api_key") or None
+
+
+async def authenticate_websocket(websocket: Handshake) -> str:
+    """Who opens the live stream ("key:<prefix>"); raises WebSocketRejected (4401/4403)."""
+    # Hook: a dashboard session (cookie) check belongs here, before the API-key check.
+    token = _token(websocket)
+    if token is None:
+        raise WebSocketRejected(4401, "send an API key: Authorization: Bearer <key> or ?api_key=")
+    sessions: async_sessionmaker[AsyncSession] = websocket.app.state.sessions
+    try:
+        async with transaction(sessions) as session:
+            key = await authenticate(session, token, Scope.READ)
+    except Unauthorized as exc:
+        raise WebSocketRejected(4401, exc.detail) from None
+    except Forbidden as exc:
+        raise WebSocketRejected(4403, exc.detail) from None
+    return f"key:{key.prefix}"
+
+
+def create_bus(settings: Settings) -> Bus:
+    """The bus that ``EVENT_BUS`` names (memory, postgres or redis); not started yet."""
+    if settings.event_bus == "postgres":
+        if settings.is_sqlite:
+            raise SettingsError(
+                "EVENT_BUS=postgres needs a PostgreSQL DATABASE_URL (LISTEN/NOTIFY); with "
+                "SQLite use EVENT_BUS=memory (one process) or EVENT_BUS=redis"
+            )
+        return PostgresBus(settings.database_url)
+    if settings.event_bus == "redis":
+        return RedisBus(settings.redis_url)
+    return InProcessBus()
+
+
+def usage_message(inserted: Sequence[Row[Any]]) -> Message | None:
+    """The ``usage`` message of the events a batch stored (None when all were duplicates)."""
+    if not inserted:
+        return None
+    events = [
+        UsageEventOut(
+            event_id=str(r.event_id),
+            user_id=r.user_id,
+            agent_id=r.agent_id,
+            tokens_used=int(r.tokens_used),
+            response_time_ms=int(r.response_time_ms),
+            subscription_tier=r.subscription_tier,
+            timestamp=as_utc(r.occurred_at),
+        )
+        for r in inserted
+    ]
+    batch = UsageBatch(count=len(events), events=events)
+    return Message(type="usage", data=batch.model_dump(mode="json"))
+
+
+def alert_message(alert: AlertOut) -> Message:
+    """The ``alert`` message of a raised or changed alert, as the REST API renders it."""
+    return Message(type="alert", data=alert.model_dump(mode="json"))
+
+
+def bridge_alerts(publisher: AlertPublisher, bus: Bus) -> Callable[[], None]:
+    """Forward alerts published in this process to the bus; return the unsubscriber."""
+    pending: set[asyncio.Task[None]] = set()
+
+    def forward(alert: AlertOut) -> None:
+        task = asyncio.get_running_loop().create_task(bus.publish([alert_message(alert)]))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    return publisher.subscribe(forward)
+
+
+@dataclass(frozen=True)
+class Realtime:
+    """The started bus and the KPI ticker of one app."""
+
+    bus: Bus
+    ticker: KpiTicker
+
+
+@asynccontextmanager
+async def open_realtime(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], alerts: AlertPublisher
+) -> AsyncIterator[Realtime]:
+    """Start the bus, the alert bridge and the KPI ticker; stop them on exit."""
+    bus = create_bus(settings)
+    await bus.start()
+    ticker = KpiTicker(bus, sessions, interval=settings.ws_metrics_interval_seconds, tz=settings.tz)
+    task = asyncio.create_task(ticker.run())
+    unbridge = bridge_alerts(alerts, bus)
+    try:
+        yield Realtime(bus=bus, ticker=ticker)
+    finally:
+        unbridge()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await bus.close()
