@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from nexus_crm.security.users import create_user
 from nexus_crm.settings import Settings
 from tests.conftest import run_async
 from tests.processes import ServerProcess, running_server
+from tests.support import signed
 
 CHROMIUM = Path(os.environ.get("NEXUS_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -34,7 +36,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 PASSWORD = "dashboard-test-password"
-IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 @dataclass
@@ -56,6 +57,13 @@ class Dashboard:
         self.page.wait_for_selector("[data-testid=kpi-interactions]")
 
 
+def post_events(d: Dashboard, *events: dict[str, Any]) -> None:
+    """Send events through the signed webhook, as GENESIS does."""
+    body, headers = signed({"events": list(events)})
+    resp = d.api.post("/agent-usage/events", content=body, headers=headers)
+    assert resp.status_code == 200, resp.text
+
+
 @pytest.fixture
 def browser(db_url: str) -> Iterator[Browser]:
     """Debian's Chromium, headless, for one test.
@@ -74,7 +82,8 @@ def browser(db_url: str) -> Iterator[Browser]:
         b.close()
 
 
-async def _seed(url: str, email: str, role: str) -> str:
+async def seed_user(url: str, email: str, role: str) -> str:
+    """Create a dashboard user (password ``PASSWORD``) and an admin API key; the key."""
     engine = create_engine(Settings(DATABASE_URL=url))
     try:
         async with transaction(create_sessionmaker(engine)) as session:
@@ -89,7 +98,7 @@ async def _seed(url: str, email: str, role: str) -> str:
 def dashboard(db_url: str, browser: Browser) -> Iterator[Dashboard]:
     """A dashboard server on the database under test and a fresh browser context."""
     email = f"ana.{uuid.uuid4().hex[:6]}@ngx.mx"
-    key = run_async(_seed(db_url, email, "sales"))
+    key = run_async(seed_user(db_url, email, "sales"))
     with running_server(db_url, env={"DASHBOARD_ENABLED": "true"}) as server:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(15_000)

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from nexus_crm.dashboard.theme import millis, number
-from tests.dashboard.conftest import IMG, Dashboard
-from tests.support import event, signed
+from tests.dashboard.conftest import Dashboard, post_events
+from tests.support import event
 
 pytestmark = pytest.mark.slow
-
-
-def post_events(d: Dashboard, *events: dict[str, Any]) -> None:
-    """Send events through the signed webhook, as GENESIS does."""
-    body, headers = signed({"events": list(events)})
-    resp = d.api.post("/agent-usage/events", content=body, headers=headers)
-    assert resp.status_code == 200, resp.text
 
 
 def kpi(d: Dashboard, key: str) -> str:
@@ -33,8 +25,6 @@ def test_login_shows_the_databases_kpis_then_logout(dashboard: Dashboard) -> Non
     post_events(d, *(event(user_id=f"kpi_{i % 3}", tokens_used=100 + i) for i in range(7)))
     d.page.goto(f"{d.server.base_url}/")
     expect(d.page).to_have_url(f"{d.server.base_url}/login?next=/")
-    if d.database_url.startswith("sqlite"):
-        d.page.screenshot(path=str(IMG / "dashboard-login.png"))
     d.login()
     totals = d.api.get("/agent-usage/insights", params={"days": 1}).json()["totals"]
     assert kpi(d, "interactions") == number(totals["interactions"]) == "7"
@@ -96,16 +86,6 @@ def test_an_alert_acknowledged_in_the_page_is_acknowledged_in_the_api(
     got = d.api.get(f"/agent-usage/alerts/{alert_id}").json()
     assert got["status"] == "acknowledged"
     assert got["history"][-1]["actor"] == f"user:{d.email}"
-    if d.database_url.startswith("sqlite"):
-        post_events(
-            d,
-            *(
-                event(user_id=f"c_{i}", agent_id=a)
-                for i, a in enumerate(["NEXUS", "BLAZE", "SAGE", "WAVE", "NEXUS"])
-            ),
-        )
-        d.page.wait_for_timeout(1500)
-        d.page.screenshot(path=str(IMG / "dashboard-live.png"), full_page=True)
 
 
 def test_the_spanish_switch_changes_the_labels(dashboard: Dashboard) -> None:

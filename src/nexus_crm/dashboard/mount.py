@@ -8,7 +8,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from nicegui import ui
 
+from nexus_crm.dashboard.alerts_page import AlertsPage
 from nexus_crm.dashboard.auth import router as auth_router
+from nexus_crm.dashboard.business import BusinessPage
+from nexus_crm.dashboard.customer import CustomerPage
 from nexus_crm.dashboard.layout import PageContext, open_page
 from nexus_crm.dashboard.live import LiveView
 from nexus_crm.deps import API_PREFIX
@@ -21,7 +24,11 @@ _mounted: list[FastAPI] = []  # NiceGUI's state is process-global: one app per p
 
 def register_pages(app: FastAPI) -> None:
     """Declare the pages; each reads the data of ``app`` (the API's app)."""
+    _register_live_pages(app)
+    _register_report_pages(app)
 
+
+def _register_live_pages(app: FastAPI) -> None:
     @ui.page("/", title="NexusCRM · Live")
     async def live_page(request: Request) -> Response | None:
         """Live: today's KPIs, agents, tiers, alerts and activity."""
@@ -32,6 +39,42 @@ def register_pages(app: FastAPI) -> None:
         with ui.column().classes("w-full gap-4 p-2"):
             await view.build()
         view.start(app)
+        return None
+
+    @ui.page("/customers/{user_id}", title="NexusCRM · Customer")
+    async def customer_page(request: Request, user_id: str) -> Response | None:
+        """Customer: usage vs limit, daily use by agent, churn, CLV, alerts, upsell."""
+        ctx = await open_page(app, request)
+        if not isinstance(ctx, PageContext):
+            return ctx
+        with ui.column().classes("w-full gap-4 p-2"):
+            view = CustomerPage(ctx, user_id)
+            await view.refresh()
+        view.start(app)
+        return None
+
+
+def _register_report_pages(app: FastAPI) -> None:
+    @ui.page("/alerts", title="NexusCRM · Alerts")
+    async def alerts_page(request: Request) -> Response | None:
+        """Alerts: filter, select, acknowledge / resolve / dismiss in bulk."""
+        ctx = await open_page(app, request)
+        if not isinstance(ctx, PageContext):
+            return ctx
+        view = AlertsPage(ctx, request.query_params)
+        with ui.column().classes("w-full gap-4 p-2"):
+            await view.build()
+        view.start(app)
+        return None
+
+    @ui.page("/business", title="NexusCRM · Business")
+    async def business_page(request: Request) -> Response | None:
+        """Business: conversion, revenue opportunity, agents, CLV, churn, forecasts."""
+        ctx = await open_page(app, request)
+        if not isinstance(ctx, PageContext):
+            return ctx
+        with ui.column().classes("w-full gap-4 p-2"):
+            BusinessPage(ctx).start()
         return None
 
 

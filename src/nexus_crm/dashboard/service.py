@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.alerts import service as alerts
 from nexus_crm.alerts.schemas import AlertOut, StatusFilter
+from nexus_crm.analytics import business, upgrades
 from nexus_crm.analytics import service as analytics
+from nexus_crm.analytics.business_schemas import BusinessMetrics
 from nexus_crm.analytics.schemas import CustomerUsage, Insights
 from nexus_crm.dashboard import repository as repo
 from nexus_crm.errors import Forbidden, InvalidInput
@@ -20,6 +22,8 @@ from nexus_crm.settings import Settings
 
 FEED_SIZE: Final = 25
 ALERTS_SHOWN: Final = 25
+ALERTS_PAGE_LIMIT: Final = 200
+TOP_CUSTOMERS: Final = 10
 SPARK_HOURS: Final = 24
 SNOOZE: Final = timedelta(hours=24)
 ACTIONS: Final = ("acknowledge", "resolve", "dismiss", "snooze")
@@ -126,7 +130,7 @@ async def list_alerts(
         alert_type=alert_type,
         user_id=user_id,
         include_snoozed=status != StatusFilter.OPEN,
-        limit=200,
+        limit=ALERTS_PAGE_LIMIT,
         now=now,
     )
 
@@ -147,7 +151,7 @@ async def get_customer_view(
     today = local_day(now, settings.tz)
     usage = await analytics.get_customer_usage(
         session, user_id=user_id, today=today, tz=settings.tz
-    )
+    )  # with tz: churn probability, drivers and CLV
     rows = await repo.customer_daily_by_agent(
         session, user_id, usage.daily[0].day, usage.daily[-1].day
     )
@@ -158,3 +162,23 @@ async def get_customer_view(
         session, status=StatusFilter.ALL, alert_type=None, user_id=user_id, now=now
     )
     return CustomerView(usage=usage, daily_by_agent=by_agent, alerts=found)
+
+
+async def get_business_metrics(
+    session: AsyncSession, *, now: datetime, settings: Settings, days: int = 30
+) -> BusinessMetrics:
+    """The Business page: the analytics business metrics with the configured policy."""
+    policy = business.BusinessPolicy(
+        follow_up_days=settings.conversion_follow_up_days,
+        prior_rate=settings.conversion_prior_rate,
+        upgrade=upgrades.UpgradePolicy(threshold_pct=settings.upgrade_projection_pct),
+    )
+    return await business.get_business_metrics(
+        session,
+        days=days,
+        today=local_day(now, settings.tz),
+        now=now,
+        tz=settings.tz,
+        limit=TOP_CUSTOMERS,
+        policy=policy,
+    )
