@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 from statistics import median
 from typing import Any
 
@@ -24,6 +25,8 @@ from nexus_crm.kit.time import utc_hour
 from nexus_crm.models import RESPONSE_TIME_BOUNDS_MS, RESPONSE_TIME_BUCKETS
 
 HOUR = timedelta(hours=1)
+_BUCKETS_OF = attrgetter(*RESPONSE_TIME_BUCKETS)
+_NO_COUNTS = [0] * len(RESPONSE_TIME_BUCKETS)
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,8 @@ class AgentHealth:
 def window_stats(rows: Sequence[Any], start: datetime, end: datetime) -> WindowStats:
     """Sum hourly rows (histograms add up) into one window's figures."""
     n = sum(int(r.interactions) for r in rows)
-    counts = [sum(int(getattr(r, b)) for r in rows) for b in RESPONSE_TIME_BUCKETS]
+    # Column-wise sums in C: the scheduler calls this for every hour of a week, every 5 min.
+    counts = [int(c) for c in map(sum, zip(*map(_BUCKETS_OF, rows), strict=True))] or _NO_COUNTS
     top = max((int(r.response_time_max_ms) for r in rows), default=0)
     p95 = quantile(counts, RESPONSE_TIME_BOUNDS_MS, 0.95, top)
     mean = sum(int(r.response_time_sum_ms) for r in rows) / n if n else None
@@ -146,18 +150,43 @@ def judgeable(w: WindowStats, base: Baseline | None, policy: DegradationPolicy) 
 
 
 def _health(
-    agent: str, rows: Sequence[Any], now: datetime, policy: DegradationPolicy
+    agent: str, rows: Sequence[Any], now: datetime, baseline: Baseline | None
 ) -> AgentHealth:
     h0 = utc_hour(now)
     last = h0 - HOUR
-    since = h0 - timedelta(days=policy.baseline_days) - HOUR
     return AgentHealth(
         agent_id=agent,
         current=window_stats([r for r in rows if r.hour == h0], h0, now),
         last_hour=window_stats([r for r in rows if r.hour == last], last, h0),
         last_day=window_stats([r for r in rows if r.hour > h0 - 24 * HOUR], now - 24 * HOUR, now),
-        baseline=baseline_of([r for r in rows if since <= r.hour < last], policy),
+        baseline=baseline,
     )
+
+
+# Baselines by (agent, window, policy, fingerprint of the window's rows). The scheduler asks
+# every 5 minutes for a baseline that only moves when the hour turns or late events land in
+# it; the fingerprint (rows, Σ interactions, Σ response time) changes in either case.
+_baselines: dict[tuple[Any, ...], Baseline | None] = {}
+_BASELINES_KEPT = 512
+
+
+async def _baselines_of(
+    session: AsyncSession, agents: Sequence[str], h0: datetime, policy: DegradationPolicy
+) -> dict[str, Baseline | None]:
+    """Each agent's baseline over the ``baseline_days`` before the last complete hour."""
+    since, last = h0 - timedelta(days=policy.baseline_days) - HOUR, h0 - HOUR
+    prints = await repo.agent_hours_fingerprint(session, since, last)
+    keys = {a: (a, since, last, policy, prints.get(a)) for a in agents}
+    missing = [a for a, k in keys.items() if k not in _baselines]
+    if missing:
+        by_agent: dict[str, list[Any]] = defaultdict(list)
+        for r in await repo.agent_hours(session, since, last, missing):
+            by_agent[r.agent_id].append(r)
+        if len(_baselines) > _BASELINES_KEPT:
+            _baselines.clear()
+        for a in missing:
+            _baselines[keys[a]] = baseline_of(by_agent.get(a, []), policy)
+    return {a: _baselines[k] for a, k in keys.items()}
 
 
 async def agent_health(
@@ -165,15 +194,12 @@ async def agent_health(
 ) -> list[AgentHealth]:
     """Every agent with use in the last 24 hours: windows and baseline, by agent id."""
     h0 = utc_hour(now)
-    since = h0 - timedelta(days=policy.baseline_days) - HOUR
     by_agent: dict[str, list[Any]] = defaultdict(list)
-    for r in await repo.agent_hours(session, since, h0 + HOUR):
+    for r in await repo.agent_hours(session, h0 - 23 * HOUR, h0 + HOUR):
         by_agent[r.agent_id].append(r)
-    return [
-        _health(agent, rows, now, policy)
-        for agent, rows in sorted(by_agent.items())
-        if any(r.hour > h0 - 24 * HOUR for r in rows)
-    ]
+    agents = sorted(by_agent)
+    baselines = await _baselines_of(session, agents, h0, policy)
+    return [_health(a, by_agent[a], now, baselines[a]) for a in agents]
 
 
 async def affected_customers(

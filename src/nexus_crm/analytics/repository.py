@@ -225,8 +225,13 @@ async def users_daily(
     return list((await session.execute(stmt)).all())
 
 
-async def agent_hours(session: AsyncSession, start_at: datetime, end_at: datetime) -> Sequence[Any]:
-    """Hourly rows (with histograms) of every agent, ``start_at <= hour < end_at``."""
+async def agent_hours(
+    session: AsyncSession,
+    start_at: datetime,
+    end_at: datetime,
+    agent_ids: Sequence[str] | None = None,
+) -> Sequence[Any]:
+    """Hourly rows (with histograms) of every agent (or these), ``start_at <= hour < end_at``."""
     stmt = select(
         H.hour,
         H.agent_id,
@@ -235,7 +240,27 @@ async def agent_hours(session: AsyncSession, start_at: datetime, end_at: datetim
         H.response_time_max_ms,
         *(H[b] for b in RESPONSE_TIME_BUCKETS),
     ).where(H.hour >= start_at, H.hour < end_at)
+    if agent_ids is not None:
+        stmt = stmt.where(H.agent_id.in_(list(agent_ids)))
     return list((await session.execute(stmt.order_by(H.agent_id, H.hour))).all())
+
+
+async def agent_hours_fingerprint(
+    session: AsyncSession, start_at: datetime, end_at: datetime
+) -> dict[str, tuple[int, int, int]]:
+    """Per agent: (rows, interactions, Σ response time) of ``start_at <= hour < end_at``."""
+    stmt = (
+        select(
+            H.agent_id,
+            func.count(),
+            func.sum(H.interactions),
+            func.sum(H.response_time_sum_ms),
+        )
+        .where(H.hour >= start_at, H.hour < end_at)
+        .group_by(H.agent_id)
+    )
+    rows = (await session.execute(stmt)).all()
+    return {r[0]: (int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows}
 
 
 async def agent_users(
