@@ -37,7 +37,7 @@ UTC_TZ = ZoneInfo("UTC")
 async def main(args: argparse.Namespace) -> None:
     path = Path(args.db or tempfile.mkdtemp()) / "churn.db"
     settings = Settings(DATABASE_URL=f"sqlite+aiosqlite:///{path}")
-    end = datetime(2026, 3, 1, tzinfo=UTC)
+    end = datetime.fromisoformat(args.end).replace(tzinfo=UTC)
     first = end.date() - timedelta(days=args.days)
     pop = build_population(
         seed=args.seed, size=args.customers, days=args.days, first_day=first, tz=UTC_TZ
@@ -122,6 +122,7 @@ async def replay(
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
+    p.add_argument("--end", default="2026-03-01", help="history ends (UTC midnight)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--customers", type=int, default=300)
     p.add_argument("--days", type=int, default=90)

@@ -45,7 +45,6 @@ TEXTS: dict[str, Callable[[float], str]] = {
     "limit_pct_period": lambda v: f"{v:.0f} % of the plan's limit used this period so far",
     "limit_pct_last_period": lambda v: f"{v:.0f} % of the plan's limit used last period",
     "rt_mean_ms": _seconds("mean"),
-    "rt_p95_ms": _seconds("p95"),
     "agent_breadth": lambda v: f"uses {v:.0f} agent{'s' if v != 1 else ''}",
     "tier_rank": lambda v: f"tier rank {v:.0f} of 5",
     "tenure_days": lambda v: f"customer for {v:.0f} days",

@@ -16,10 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from nexus_crm.kit.histogram import quantile
 from nexus_crm.kit.time import billing_period
 from nexus_crm.kit.trend import half_change_pct, least_squares
-from nexus_crm.models import RESPONSE_TIME_BOUNDS_MS, RESPONSE_TIME_BUCKETS
 
 WINDOW_DAYS = 28  # trend, activity, response times and breadth look at the last 4 weeks
 TIER_CHANGE_DAYS = 60
@@ -34,7 +32,6 @@ FEATURES: tuple[str, ...] = (
     "limit_pct_period",  # % of the plan's limit used in the current period so far
     "limit_pct_last_period",  # % of the plan's limit used in the previous period
     "rt_mean_ms",  # mean response time experienced over 28 days (NaN: no use)
-    "rt_p95_ms",  # p95 response time experienced over 28 days (NaN: no use)
     "agent_breadth",  # distinct agents used over 28 days
     "tier_rank",  # 1 = cheapest tier
     "tenure_days",  # days since the first subscription change
@@ -68,7 +65,7 @@ class Usage:
     """Use before the as-of day: per-day sums, response times, breadth, last day with use."""
 
     daily: Mapping[str, Mapping[date, tuple[int, int]]]  # user → day → (interactions, tokens)
-    response: Mapping[str, Any]  # user → row with interactions, rt_sum, rt_max, buckets
+    response: Mapping[str, Any]  # user → row with interactions and rt_sum
     breadth: Mapping[str, int]
     last_use: Mapping[str, date]
 
@@ -149,12 +146,13 @@ def _limit_pct(days: Mapping[date, tuple[int, int]], start: date, end: date, pla
     return 100.0 * max(tokens / plan.tokens, interactions / plan.interactions)
 
 
-def _response(row: Any) -> tuple[float, float]:
+def _response(row: Any) -> float:
+    """Mean response time experienced. Not the p95: from a customer's few calls it is biased
+    upwards, so it stood in for low volume, and a 10-day degradation of one agent then read
+    as churn for its steady users (docs/analytics.md, "Features")."""
     if row is None or not int(row.interactions):
-        return math.nan, math.nan
-    counts = [int(getattr(row, b)) for b in RESPONSE_TIME_BUCKETS]
-    p95 = quantile(counts, RESPONSE_TIME_BOUNDS_MS, 0.95, int(row.rt_max))
-    return int(row.rt_sum) / int(row.interactions), math.nan if p95 is None else p95
+        return math.nan
+    return int(row.rt_sum) / int(row.interactions)
 
 
 def customer_row(
@@ -172,7 +170,7 @@ def customer_row(
     active = sum(1 for d in days if as_of - timedelta(days=WINDOW_DAYS) <= d < as_of)
     start, _ = billing_period(yesterday, anchor)
     previous, _ = billing_period(start - timedelta(days=1), anchor)
-    rt_mean, rt_p95 = _response(usage.response.get(user_id))
+    rt_mean = _response(usage.response.get(user_id))
     recent = as_of - timedelta(days=TIER_CHANGE_DAYS)
     return [
         change,
@@ -184,7 +182,6 @@ def customer_row(
         _limit_pct(days, start, as_of, plan),
         _limit_pct(days, previous, start, plan),
         rt_mean,
-        rt_p95,
         float(usage.breadth.get(user_id, 0)),
         float(plan.rank),
         float(tenure),

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.models import (
     OPEN_ALERT_STATUSES,
-    RESPONSE_TIME_BUCKETS,
     Customer,
     SubscriptionChange,
     UsageAlert,
@@ -38,14 +37,12 @@ async def daily_usage(session: AsyncSession, start: date, end_exclusive: date) -
 
 
 async def response_times(session: AsyncSession, start: date, end_exclusive: date) -> Sequence[Any]:
-    """Per customer: interactions, response-time sum, max and histogram over the days."""
+    """Per customer: interactions and response-time sum over the days."""
     stmt = (
         select(
             D.user_id,
             func.sum(D.interactions).label("interactions"),
             func.sum(D.response_time_sum_ms).label("rt_sum"),
-            func.max(D.response_time_max_ms).label("rt_max"),
-            *(func.sum(D[b]).label(b) for b in RESPONSE_TIME_BUCKETS),
         )
         .where(D.day >= start, D.day < end_exclusive)
         .group_by(D.user_id)
