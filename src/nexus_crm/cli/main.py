@@ -9,6 +9,7 @@ from nexus_crm.cli import (
     churn,
     db,
     demo,
+    evaluate,
     genesis,
     imports,
     keys,
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 app.command("simulate")(simulate.simulate)
+app.command("evaluate")(evaluate.evaluate)
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
