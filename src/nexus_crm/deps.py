@@ -1,4 +1,4 @@
-"""FastAPI dependencies: settings, sessions, metrics and API-key auth, as Annotated types."""
+"""FastAPI dependencies: settings, sessions, metrics and auth (API key or dashboard session)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.alerts.service import AlertPublisher
 from nexus_crm.db import transaction
-from nexus_crm.errors import Unauthorized
-from nexus_crm.models import ApiKey
+from nexus_crm.errors import Forbidden, Unauthorized
+from nexus_crm.kit.time import utcnow
 from nexus_crm.ops.metrics import Metrics
+from nexus_crm.security.principals import (
+    Principal,
+    authenticate_session,
+    key_principal,
+    same_origin,
+)
 from nexus_crm.security.scopes import Scope
 from nexus_crm.security.service import authenticate
+from nexus_crm.security.sessions import COOKIE_NAME
 from nexus_crm.settings import Settings
 
 API_PREFIX = "/agent-usage"
@@ -58,19 +65,43 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def require(scope: Scope) -> Callable[[Request], Awaitable[ApiKey]]:
-    """A dependency that admits only API keys granting ``scope``."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-    async def _check(request: Request) -> ApiKey:
-        token = _bearer(request)
-        async with transaction(get_sessions(request)) as session:
-            key = await authenticate(session, token, scope)
-        request.state.api_key = key
-        return key
+
+async def _session_principal(request: Request, token: str, scope: Scope) -> Principal:
+    settings = get_settings(request)
+    async with transaction(get_sessions(request)) as session:
+        principal = await authenticate_session(
+            session, secret=settings.session_secret, token=token, needed=scope, now=utcnow()
+        )
+    if request.method not in SAFE_METHODS and not same_origin(request.headers):
+        raise Forbidden("a dashboard session may change data only from a same-origin page")
+    return principal
+
+
+def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency that admits API keys granting ``scope``, or a dashboard session that does.
+
+    A request with an ``Authorization`` header is judged by its key alone; the session
+    cookie counts only without one.
+    """
+
+    async def _check(request: Request) -> Principal:
+        cookie = request.cookies.get(COOKIE_NAME)
+        if cookie and "authorization" not in request.headers:
+            principal = await _session_principal(request, cookie, scope)
+        else:
+            token = _bearer(request)
+            async with transaction(get_sessions(request)) as session:
+                key = await authenticate(session, token, scope)
+            request.state.api_key = key
+            principal = key_principal(key)
+        request.state.principal = principal
+        return principal
 
     return _check
 
 
-ReadKey = Annotated[ApiKey, Depends(require(Scope.READ))]
-WriteKey = Annotated[ApiKey, Depends(require(Scope.WRITE))]
-AdminKey = Annotated[ApiKey, Depends(require(Scope.ADMIN))]
+ReadKey = Annotated[Principal, Depends(require(Scope.READ))]
+WriteKey = Annotated[Principal, Depends(require(Scope.WRITE))]
+AdminKey = Annotated[Principal, Depends(require(Scope.ADMIN))]

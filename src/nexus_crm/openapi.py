@@ -1,4 +1,4 @@
-"""The OpenAPI document: webhook bodies, one error shape, bearer auth."""
+"""The OpenAPI document: webhook bodies, one error shape, bearer or session-cookie auth."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from nexus_crm.errors import ErrorBody
+from nexus_crm.security.sessions import COOKIE_NAME
 
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
 
@@ -30,8 +31,11 @@ class NexusAPI(FastAPI):
                 js = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 models.update(js.pop("$defs", {}))
                 models[model.__name__] = js
-            components["securitySchemes"] = {"apiKey": {"type": "http", "scheme": "bearer"}}
-            schema["security"] = [{"apiKey": []}]
+            components["securitySchemes"] = {
+                "apiKey": {"type": "http", "scheme": "bearer"},
+                "dashboardSession": {"type": "apiKey", "in": "cookie", "name": COOKIE_NAME},
+            }
+            schema["security"] = [{"apiKey": []}, {"dashboardSession": []}]
             _use_error_body(schema)
             self.openapi_schema = schema
         return self.openapi_schema

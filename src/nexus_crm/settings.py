@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     session_cookie_secure: Literal["auto", "always", "never"] = Field(
         "auto", validation_alias="SESSION_COOKIE_SECURE"
     )
+    login_max_failures: int = Field(5, ge=1, validation_alias="LOGIN_MAX_FAILURES")
+    login_failure_window_seconds: float = Field(
+        900.0, gt=0, validation_alias="LOGIN_FAILURE_WINDOW_SECONDS"
+    )
     locale: Literal["en", "es"] = Field("en", validation_alias="LOCALE")
     alert_limit_approaching_pct: float = Field(
         80.0, gt=0, le=10_000, validation_alias="ALERT_LIMIT_APPROACHING_PCT"

@@ -1,4 +1,4 @@
-"""API keys: every route needs one (but webhooks and operations), scopes are enforced."""
+"""API keys or dashboard sessions: every route needs one (but webhooks and operations)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.db import transaction
+from nexus_crm.kit.time import utcnow
 from nexus_crm.models import ApiKey
+from nexus_crm.security.principals import ROLE_SCOPES
 from nexus_crm.security.scopes import Scope, grants
 from nexus_crm.security.service import revoke_api_key
+from nexus_crm.security.sessions import COOKIE_NAME, issue_session
+from nexus_crm.security.users import create_user
+from nexus_crm.settings import Settings
 from tests.conftest import MakeKey
 
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/agent-usage/events", "/agent-usage/subscriptions"}
@@ -48,10 +53,16 @@ def api_routes(app: FastAPI) -> list[tuple[str, str]]:
     return sorted((m.upper(), p) for p, ops in paths.items() for m in ops if p not in PUBLIC)
 
 
-async def call(client: httpx.AsyncClient, method: str, path: str, key: str | None) -> int:
+async def call(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    key: str | None,
+    headers: dict[str, str] | None = None,
+) -> int:
     url = path.replace("{tier}", "pro").replace("{user_id}", "nobody")
     url = url.replace("{alert_id}", UNKNOWN_ALERT)
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    headers = headers or ({"Authorization": f"Bearer {key}"} if key else {})
     body = TIER_BODY if method == "PUT" else None
     return (await client.request(method, url, json=body, headers=headers)).status_code
 
@@ -77,6 +88,34 @@ async def test_authorization_matrix(
                 assert status not in (401, 403), (method, path, scope)
             else:
                 assert status == 403, (method, path, scope)
+
+
+async def session_cookie(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, role: str
+) -> dict[str, str]:
+    """The Cookie and same-origin headers of a new dashboard user with ``role``."""
+    async with transaction(sessions) as session:
+        user = await create_user(
+            session, email=f"{role}@ngx.mx", password="matrix-password", role=role
+        )
+        user_id, epoch = user.id, user.session_epoch
+    token = issue_session(
+        settings.session_secret, user_id=user_id, epoch=epoch, now=utcnow(), max_age=600
+    )
+    return {"Cookie": f"{COOKIE_NAME}={token}", "Origin": "http://test"}
+
+
+async def test_session_authorization_matrix(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    for role, scopes in ROLE_SCOPES.items():
+        headers = await session_cookie(sessions, settings, role)
+        for (method, path), needed in NEEDS.items():
+            status = await call(client, method, path, None, headers)
+            if grants(set(scopes), Scope(needed)):
+                assert status not in (401, 403), (method, path, role)
+            else:
+                assert status == 403, (method, path, role)
 
 
 async def test_401_names_the_scheme(client: httpx.AsyncClient) -> None:

@@ -55,7 +55,7 @@ def test_churn_counts_flags_before_the_cancellation() -> None:
         flag("churn_risk", "b", T0 + 11 * day),  # after it cancelled: too late
         flag("churn_risk", "late", T0 + 25 * day),  # cancels after the end: right, not due
         flag("churn_risk", "steady", T0 + 2 * day),  # false alarm
-        flag("upgrade_opportunity", "c", T0),  # another type: ignored
+        flag("upgrade_opportunity", "c", T0),  # not a churn alert, not scored
     ]
     s = grading.score_churn(truth, flags, END)
     # flagged a, b, late, steady; right: a, late → 2/4; due a, b, c → found a → 1/3

@@ -68,7 +68,7 @@ async def _act(
         alert = await action(
             session,
             alert_id=alert_id,
-            actor=f"key:{key.prefix}",
+            actor=key.actor,
             now=utcnow(),
             note=body.note,
             **extra,

@@ -2,7 +2,9 @@
 
 The login form is server-rendered HTML (works without JavaScript) and posts here; a good
 password gets a signed session cookie (HttpOnly, SameSite=Lax, Secure outside plain-HTTP
-development) and a redirect to the page asked for.
+development) and a redirect to the page asked for. Failed logins are limited per email and
+per client IP (LOGIN_MAX_FAILURES per LOGIN_FAILURE_WINDOW_SECONDS, counted in process): over
+the limit the form answers 429 with ``Retry-After`` without checking the password.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from nexus_crm.db import transaction
 from nexus_crm.kit.time import utcnow
 from nexus_crm.security import users
 from nexus_crm.security.sessions import COOKIE_NAME, cookie_secure, issue_session, read_session
+from nexus_crm.security.throttle import LoginThrottle
 from nexus_crm.settings import Settings
 
 router = APIRouter(include_in_schema=False)
@@ -64,11 +67,11 @@ def login_redirect(path: str) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(safe_next(path))}", status_code=303)
 
 
-def _login_html(locale: str, target: str, failed: bool) -> str:
+def _login_html(locale: str, target: str, error_key: str | None) -> str:
     def t(key: str) -> str:
         return html.escape(translate(key, locale))
 
-    error = f'<p class="err" role="alert">{t("login_failed")}</p>' if failed else ""
+    error = f'<p class="err" role="alert">{t(error_key)}</p>' if error_key else ""
     return f"""<!doctype html><html lang="{locale}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>NexusCRM · {t("login")}</title><style>
@@ -91,7 +94,8 @@ autocomplete="current-password" style="width:100%;box-sizing:border-box"></label
 async def login_page(request: Request, next: str = "/", failed: int = 0) -> HTMLResponse:
     """The login form."""
     locale = locale_of(request, request.app.state.settings)
-    return HTMLResponse(_login_html(locale, safe_next(next), bool(failed)))
+    error = "login_failed" if failed else None
+    return HTMLResponse(_login_html(locale, safe_next(next), error))
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -99,23 +103,36 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
 
-@router.post("/login")
-async def login(request: Request) -> Response:
-    """Check the credentials; on success set the session cookie and go on."""
-    settings: Settings = request.app.state.settings
-    form = await _form(request)
-    target, now = safe_next(form.get("next")), utcnow()
-    async with transaction(request.app.state.sessions) as session:
-        user = await users.authenticate_user(
-            session, email=form.get("email", ""), password=form.get("password", ""), now=now
+def login_throttle(app: FastAPI) -> LoginThrottle:
+    """The app's failed-login counter (made on first use from the settings)."""
+    throttle: LoginThrottle | None = getattr(app.state, "login_throttle", None)
+    if throttle is None:
+        settings: Settings = app.state.settings
+        throttle = LoginThrottle(
+            limit=settings.login_max_failures, window_seconds=settings.login_failure_window_seconds
         )
-    if user is None:
-        return RedirectResponse(f"/login?failed=1&next={quote(target)}", status_code=303)
+        app.state.login_throttle = throttle
+    return throttle
+
+
+def _throttle_keys(request: Request, email: str) -> list[str]:
+    client = request.client.host if request.client else "unknown"
+    return [f"email:{email.strip().lower()}", f"ip:{client}"]
+
+
+def _throttled(request: Request, target: str, wait: int) -> HTMLResponse:
+    locale = locale_of(request, request.app.state.settings)
+    page = _login_html(locale, target, "login_throttled")
+    return HTMLResponse(page, status_code=429, headers={"Retry-After": str(wait)})
+
+
+def _signed_in(request: Request, user_id: uuid.UUID, epoch: int, target: str) -> Response:
+    settings: Settings = request.app.state.settings
     token = issue_session(
         settings.session_secret,
-        user_id=user.id,
-        epoch=user.session_epoch,
-        now=now,
+        user_id=user_id,
+        epoch=epoch,
+        now=utcnow(),
         max_age=settings.session_max_age_seconds,
     )
     response = RedirectResponse(target, status_code=303)
@@ -129,6 +146,26 @@ async def login(request: Request) -> Response:
         path="/",
     )
     return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    """Check the credentials; on success set the session cookie and go on (429 if throttled)."""
+    form = await _form(request)
+    target, keys = safe_next(form.get("next")), _throttle_keys(request, form.get("email", ""))
+    throttle = login_throttle(request.app)
+    wait = throttle.retry_after(keys)
+    if wait:
+        return _throttled(request, target, wait)
+    async with transaction(request.app.state.sessions) as session:
+        user = await users.authenticate_user(
+            session, email=form.get("email", ""), password=form.get("password", ""), now=utcnow()
+        )
+    if user is None:
+        throttle.failed(keys)
+        return RedirectResponse(f"/login?failed=1&next={quote(target)}", status_code=303)
+    throttle.succeeded(keys[0])
+    return _signed_in(request, user.id, user.session_epoch, target)
 
 
 @router.post("/logout")

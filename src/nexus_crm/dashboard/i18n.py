@@ -16,6 +16,10 @@ _STRINGS: Final[dict[str, tuple[str, str]]] = {
     "email": ("Email", "Correo electrónico"),
     "password": ("Password", "Contraseña"),
     "login_failed": ("Wrong email or password.", "Correo o contraseña incorrectos."),
+    "login_throttled": (
+        "Too many failed attempts. Try again later.",
+        "Demasiados intentos fallidos. Inténtalo más tarde.",
+    ),
     "search": ("Customer ID…", "ID de cliente…"),
     "interactions": ("Interactions today", "Interacciones hoy"),
     "tokens": ("Tokens today", "Tokens hoy"),

@@ -16,7 +16,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["realtime"])
 
 @router.websocket("/ws")
 async def live_stream(websocket: WebSocket) -> None:
-    """Live usage, alert and metrics messages (API key with read scope; docs/realtime.md)."""
+    """Live usage, alert and metrics messages (read key or dashboard session; docs/realtime.md)."""
     try:
         await authenticate_websocket(websocket)
     except WebSocketRejected as exc:

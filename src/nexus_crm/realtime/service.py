@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -16,14 +16,16 @@ from nexus_crm.alerts.schemas import AlertOut
 from nexus_crm.alerts.service import AlertPublisher
 from nexus_crm.db import transaction
 from nexus_crm.errors import Forbidden, Unauthorized
-from nexus_crm.kit.time import as_utc
+from nexus_crm.kit.time import as_utc, utcnow
 from nexus_crm.realtime.bus import Bus, InProcessBus, Message
 from nexus_crm.realtime.kpis import KpiTicker
 from nexus_crm.realtime.postgres_bus import PostgresBus
 from nexus_crm.realtime.redis_bus import RedisBus
 from nexus_crm.realtime.schemas import UsageBatch, UsageEventOut
+from nexus_crm.security.principals import authenticate_session, key_principal, same_origin
 from nexus_crm.security.scopes import Scope
 from nexus_crm.security.service import authenticate
+from nexus_crm.security.sessions import COOKIE_NAME
 from nexus_crm.settings import Settings, SettingsError
 
 
@@ -35,6 +37,9 @@ class Handshake(Protocol):
 
     @property
     def query_params(self) -> Mapping[str, str]: ...
+
+    @property
+    def cookies(self) -> Mapping[str, str]: ...
 
     @property
     def app(self) -> Any: ...
@@ -55,21 +60,49 @@ def _token(websocket: Handshake) -> str | None:
     return websocket.query_params.get("api_key") or None
 
 
-async def authenticate_websocket(websocket: Handshake) -> str:
-    """Who opens the live stream ("key:<prefix>"); raises WebSocketRejected (4401/4403)."""
-    # Hook: a dashboard session (cookie) check belongs here, before the API-key check.
-    token = _token(websocket)
-    if token is None:
-        raise WebSocketRejected(4401, "send an API key: Authorization: Bearer <key> or ?api_key=")
+async def _check(websocket: Handshake, check: Callable[[AsyncSession], Awaitable[str]]) -> str:
     sessions: async_sessionmaker[AsyncSession] = websocket.app.state.sessions
     try:
         async with transaction(sessions) as session:
-            key = await authenticate(session, token, Scope.READ)
+            return await check(session)
     except Unauthorized as exc:
         raise WebSocketRejected(4401, exc.detail) from None
     except Forbidden as exc:
         raise WebSocketRejected(4403, exc.detail) from None
-    return f"key:{key.prefix}"
+
+
+async def _by_cookie(websocket: Handshake, cookie: str) -> str:
+    secret: str = websocket.app.state.settings.session_secret
+
+    async def check(session: AsyncSession) -> str:
+        principal = await authenticate_session(
+            session, secret=secret, token=cookie, needed=Scope.READ, now=utcnow()
+        )
+        return principal.actor
+
+    actor = await _check(websocket, check)
+    if not same_origin(websocket.headers):
+        raise WebSocketRejected(4403, "a dashboard session streams only to a same-origin page")
+    return actor
+
+
+async def authenticate_websocket(websocket: Handshake) -> str:
+    """Who opens the live stream ("key:<prefix>", "user:<email>"); else WebSocketRejected.
+
+    An API key (header or ``?api_key=``) is judged alone; without one, the dashboard session
+    cookie counts if the handshake's ``Origin`` is this host (4401 no/invalid, 4403 scope).
+    """
+    token = _token(websocket)
+    cookie = websocket.cookies.get(COOKIE_NAME)
+    if token is None and cookie:
+        return await _by_cookie(websocket, cookie)
+    if token is None:
+        raise WebSocketRejected(4401, "send an API key: Authorization: Bearer <key> or ?api_key=")
+
+    async def check(session: AsyncSession) -> str:
+        return key_principal(await authenticate(session, token, Scope.READ)).actor
+
+    return await _check(websocket, check)
 
 
 def create_bus(settings: Settings) -> Bus:
