@@ -55,6 +55,12 @@ class Dashboard:
         self.page.fill("input[name=password]", PASSWORD)
         self.page.click("button[type=submit]")
         self.page.wait_for_selector("[data-testid=kpi-interactions]")
+        self.ready()
+
+    def ready(self) -> None:
+        """Wait until the page's NiceGUI socket has shaken hands: a click before that is lost
+        (the element is there, served in the HTML, but nobody listens to its events yet)."""
+        self.page.wait_for_function("() => window.did_handshake === true")
 
 
 def post_events(d: Dashboard, *events: dict[str, Any]) -> None:
