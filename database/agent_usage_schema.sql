@@ -1,10 +1,10 @@
 -- =============================================================================
--- NexusCRM agent-usage schema for PostgreSQL (hand-written mirror of Alembic 0001-0003)
+-- NexusCRM agent-usage schema for PostgreSQL (hand-written mirror of Alembic 0001-0004)
 -- =============================================================================
 --
 -- What this is
 --   The schema that `nexus-crm db upgrade` creates on PostgreSQL (Alembic revisions
---   0001 to 0003, src/nexus_crm/migrations/versions/), written out as
+--   0001 to 0004, src/nexus_crm/migrations/versions/), written out as
 --   plain SQL for people who bootstrap a database by hand or in Supabase's SQL
 --   editor, plus the SQL functions (not in the migration)
 --   calculate_usage_percentage(), "how much of their plan has this customer
@@ -336,16 +336,97 @@ CREATE TABLE IF NOT EXISTS dashboard_users (
 );
 
 -- -----------------------------------------------------------------------------
+-- upsell_sequences (revision 0004): NGX_Closer upsell sequences (docs/upsell.md).
+-- status: active -> converted | cancelled | replied | completed. At most one
+-- *active* sequence per customer: the partial unique index enforces it.
+-- automatic is true for sequences started by auto-upsell (no human).
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS upsell_sequences (
+    id               uuid             NOT NULL,
+    user_id          varchar(128)     NOT NULL,
+    current_tier     varchar(32)      NOT NULL,
+    recommended_tier varchar(32)      NOT NULL,
+    reason           varchar(500)     NOT NULL,
+    status           varchar(16)      NOT NULL,
+    automatic        boolean          NOT NULL,
+    alert_id         uuid,
+    created_by       varchar(200)     NOT NULL,
+    created_at       timestamptz      NOT NULL,
+    updated_at       timestamptz      NOT NULL,
+    ended_at         timestamptz,
+    CONSTRAINT pk_upsell_sequences PRIMARY KEY (id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS uq_upsell_sequences_active
+    ON upsell_sequences (user_id)
+    WHERE status = 'active';
+CREATE INDEX IF NOT EXISTS ix_upsell_sequences_user_id
+    ON upsell_sequences (user_id);
+CREATE INDEX IF NOT EXISTS ix_upsell_sequences_status_created_at
+    ON upsell_sequences (status, created_at);
+
+-- -----------------------------------------------------------------------------
+-- upsell_steps (revision 0004): the messages of a sequence (initial, follow_up,
+-- last_offer) and their delivery: scheduled -> sending -> sent | failed, or
+-- skipped when the sequence ends first. next_attempt_at is when a worker may
+-- claim the step (the due time, moved on by retries); message_id is the
+-- idempotency key sent with the message (webhook-id, Message-ID).
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS upsell_steps (
+    id               uuid             NOT NULL,
+    sequence_id      uuid             NOT NULL,
+    step_index       smallint         NOT NULL,
+    kind             varchar(16)      NOT NULL,
+    channel          varchar(16)      NOT NULL,
+    due_at           timestamptz      NOT NULL,
+    next_attempt_at  timestamptz      NOT NULL,
+    status           varchar(16)      NOT NULL,
+    attempts         integer          NOT NULL,
+    message_id       varchar(64)      NOT NULL,
+    claimed_at       timestamptz,
+    sent_at          timestamptz,
+    last_error       text,
+    CONSTRAINT pk_upsell_steps PRIMARY KEY (id),
+    CONSTRAINT uq_upsell_steps_sequence_id_step_index UNIQUE (sequence_id, step_index),
+    CONSTRAINT fk_upsell_steps_sequence_id_upsell_sequences FOREIGN KEY (sequence_id)
+        REFERENCES upsell_sequences (id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS ix_upsell_steps_status_next_attempt_at
+    ON upsell_steps (status, next_attempt_at);
+
+-- -----------------------------------------------------------------------------
+-- upsell_sequence_events (revision 0004): the audit trail of every sequence:
+-- started, cancelled, replied, converted, completed, with the actor (key:<prefix>,
+-- user:<email>, system, system:auto-upsell), the time, a note and whether the
+-- action was automatic.
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS upsell_sequence_events (
+    id               uuid             NOT NULL,
+    sequence_id      uuid             NOT NULL,
+    action           varchar(16)      NOT NULL,
+    from_status      varchar(16),
+    to_status        varchar(16)      NOT NULL,
+    actor            varchar(200)     NOT NULL,
+    automatic        boolean          NOT NULL,
+    note             text,
+    at               timestamptz      NOT NULL,
+    CONSTRAINT pk_upsell_sequence_events PRIMARY KEY (id),
+    CONSTRAINT fk_upsell_sequence_events_sequence_id_upsell_sequences FOREIGN KEY (sequence_id)
+        REFERENCES upsell_sequences (id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS ix_upsell_sequence_events_sequence_id_at
+    ON upsell_sequence_events (sequence_id, at);
+
+-- -----------------------------------------------------------------------------
 -- alembic_version: tells `nexus-crm db upgrade` which migration this database is
 -- at, so that a database bootstrapped by this file counts as migrated and later
 -- migrations apply on top of it.
 --
--- !! Bump '0003' below whenever a new migration is added (and add the previous
+-- !! Bump '0004' below whenever a new migration is added (and add the previous
 -- !! head to the UPDATE), and update this file with what that migration creates
 -- !! (tests/test_schema_sql.py fails until both are done).
 --
--- A database this file bootstrapped at an older revision (0001, 0002) now has
--- what 0002 and 0003 add, so its stamp moves to '0003'. Otherwise the row is
+-- A database this file bootstrapped at an older revision (0001 to 0003) now has
+-- what 0002 to 0004 add, so its stamp moves to '0004'. Otherwise the row is
 -- only written into an empty table: a database already stamped (by Alembic, perhaps at a newer
 -- revision) keeps its revision. A second row would make Alembic see two heads.
 -- -----------------------------------------------------------------------------
@@ -353,9 +434,10 @@ CREATE TABLE IF NOT EXISTS alembic_version (
     version_num varchar(32) NOT NULL,
     CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
-UPDATE alembic_version SET version_num = '0003' WHERE version_num IN ('0001', '0002');
+UPDATE alembic_version SET version_num = '0004'
+    WHERE version_num IN ('0001', '0002', '0003');
 INSERT INTO alembic_version (version_num)
-SELECT '0003'
+SELECT '0004'
 WHERE NOT EXISTS (SELECT 1 FROM alembic_version)
 ON CONFLICT DO NOTHING;
 

@@ -17,11 +17,15 @@ from nexus_crm.alerts.service import AlertPublisher
 from nexus_crm.alerts.worker import run_scheduler
 from nexus_crm.analytics.churn.router import router as churn_router
 from nexus_crm.analytics.router import router as analytics_router
+from nexus_crm.closer.router import router as closer_router
+from nexus_crm.closer.wiring import auto_upsell_hook
+from nexus_crm.closer.worker import run_worker
 from nexus_crm.dashboard.mount import mount_dashboard
 from nexus_crm.db import create_engine, create_sessionmaker
 from nexus_crm.errors import install_error_handlers
 from nexus_crm.ingest.router import DOCUMENTED_BODIES
 from nexus_crm.ingest.router import router as ingest_router
+from nexus_crm.mcp.mount import mount_mcp
 from nexus_crm.openapi import NexusAPI
 from nexus_crm.ops.metrics import LatencyMiddleware, Metrics
 from nexus_crm.ops.router import router as ops_router
@@ -39,7 +43,26 @@ def _start_scheduler(
     if interval <= 0:
         return None
     policy = AlertPolicy.from_settings(settings)
-    return asyncio.create_task(run_scheduler(sessions, policy, publisher, interval))
+    after = auto_upsell_hook(settings, sessions)
+    return asyncio.create_task(run_scheduler(sessions, policy, publisher, interval, after=after))
+
+
+def _start_upsell_worker(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> asyncio.Task[None] | None:
+    """The upsell sequence worker (None when UPSELL_WORKER_INTERVAL_SECONDS is 0)."""
+    interval = settings.upsell_worker_interval_seconds
+    if interval <= 0:
+        return None
+    return asyncio.create_task(run_worker(sessions, settings, interval))
+
+
+async def _stop(tasks: list[asyncio.Task[None] | None]) -> None:
+    for task in tasks:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,14 +79,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             async with realtime as live:
                 app.state.bus, app.state.kpi_ticker = live.bus, live.ticker
-                scheduler = _start_scheduler(settings, sessions, app.state.alert_publisher)
+                tasks = [
+                    _start_scheduler(settings, sessions, app.state.alert_publisher),
+                    _start_upsell_worker(settings, sessions),
+                ]
                 try:
                     yield
                 finally:
-                    if scheduler is not None:
-                        scheduler.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await scheduler
+                    await _stop(tasks)
         finally:
             await engine.dispose()
 
@@ -80,9 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     app.include_router(ops_router)
-    for router in (ingest_router, tiers_router, analytics_router, alerts_router):
+    for router in (ingest_router, tiers_router, analytics_router, alerts_router, closer_router):
         app.include_router(router)
     app.include_router(churn_router)
     app.include_router(realtime_router)
+    mount_mcp(app, settings)  # before the dashboard's catch-all mount at /
     mount_dashboard(app, settings)
     return app

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
         DEV_WEBHOOK_SECRET, validation_alias="GENESIS_WEBHOOK_SECRET"
     )
     nexus_crm_base_url: str = Field("http://127.0.0.1:8001", validation_alias="NEXUS_CRM_BASE_URL")
+    # The key `nexus-crm mcp` sends to the REST API (its scopes are what Claude may do).
+    nexus_crm_api_key: str | None = Field(None, validation_alias="NEXUS_CRM_API_KEY")
     timezone: str = Field("UTC", validation_alias="NEXUS_CRM_TIMEZONE")
     webhook_tolerance_seconds: int = Field(300, ge=1, validation_alias="WEBHOOK_TOLERANCE_SECONDS")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, validation_alias="MAX_BODY_BYTES")
@@ -142,6 +144,34 @@ class Settings(BaseSettings):
         30, ge=1, le=366, validation_alias="CONVERSION_FOLLOW_UP_DAYS"
     )
     conversion_prior_rate: float = Field(0.2, ge=0, le=1, validation_alias="CONVERSION_PRIOR_RATE")
+    # Upsell sequences and auto-upsell (docs/upsell.md).
+    upsell_worker_interval_seconds: float = Field(
+        30.0, ge=0, validation_alias="UPSELL_WORKER_INTERVAL_SECONDS"
+    )
+    upsell_channel: Literal["email", "webhook"] = Field("email", validation_alias="UPSELL_CHANNEL")
+    upsell_step_days: str = Field("0,3,7", validation_alias="UPSELL_STEP_DAYS")
+    upsell_max_attempts: int = Field(5, ge=1, le=50, validation_alias="UPSELL_MAX_ATTEMPTS")
+    upsell_retry_base_seconds: float = Field(
+        60.0, gt=0, validation_alias="UPSELL_RETRY_BASE_SECONDS"
+    )
+    upsell_sending_timeout_seconds: float = Field(
+        900.0, gt=0, validation_alias="UPSELL_SENDING_TIMEOUT_SECONDS"
+    )
+    upsell_templates_dir: str | None = Field(None, validation_alias="UPSELL_TEMPLATES_DIR")
+    upsell_webhook_url: str | None = Field(None, validation_alias="UPSELL_WEBHOOK_URL")
+    upsell_webhook_secret: str | None = Field(None, validation_alias="UPSELL_WEBHOOK_SECRET")
+    smtp_host: str = Field("localhost", validation_alias="SMTP_HOST")
+    smtp_port: int = Field(587, ge=1, le=65535, validation_alias="SMTP_PORT")
+    smtp_username: str | None = Field(None, validation_alias="SMTP_USERNAME")
+    smtp_password: str | None = Field(None, validation_alias="SMTP_PASSWORD")
+    smtp_starttls: bool = Field(True, validation_alias="SMTP_STARTTLS")
+    smtp_from: str = Field("NGX <no-reply@ngx.local>", validation_alias="SMTP_FROM")
+    smtp_timeout_seconds: float = Field(30.0, gt=0, validation_alias="SMTP_TIMEOUT_SECONDS")
+    auto_upsell_enabled: bool = Field(False, validation_alias="AUTO_UPSELL_ENABLED")
+    auto_upsell_min_confidence: float = Field(
+        0.8, ge=0, le=1, validation_alias="AUTO_UPSELL_MIN_CONFIDENCE"
+    )
+    auto_upsell_daily_cap: int = Field(20, ge=0, validation_alias="AUTO_UPSELL_DAILY_CAP")
 
     @field_validator("database_url")
     @classmethod
@@ -192,6 +222,27 @@ class Settings(BaseSettings):
                 "(`openssl rand -base64 48`) or set DASHBOARD_ENABLED=false"
             )
         return self
+
+    @model_validator(mode="after")
+    def _check_upsell(self) -> Settings:
+        days = self.step_days
+        if len(days) != 3 or days != sorted(days) or days[0] < 0:
+            raise SettingsError("UPSELL_STEP_DAYS must be three increasing days, e.g. 0,3,7")
+        if self.upsell_channel == "webhook":
+            if not (self.upsell_webhook_url and self.upsell_webhook_secret):
+                raise SettingsError(
+                    "UPSELL_CHANNEL=webhook needs UPSELL_WEBHOOK_URL and UPSELL_WEBHOOK_SECRET"
+                )
+            decode_webhook_secret(self.upsell_webhook_secret)
+        return self
+
+    @property
+    def step_days(self) -> list[int]:
+        """Days after the start at which the three upsell steps are due (UPSELL_STEP_DAYS)."""
+        try:
+            return [int(d) for d in self.upsell_step_days.split(",")]
+        except ValueError:
+            raise SettingsError("UPSELL_STEP_DAYS must be integers, e.g. 0,3,7") from None
 
     @property
     def webhook_secrets(self) -> list[str]:

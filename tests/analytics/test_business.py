@@ -79,7 +79,7 @@ def window(days: int) -> Window:
 async def conversion(sessions: Sessions, days: int = 60) -> dict[str, Any]:
     async with transaction(sessions) as s:
         rows = await conversion_rates(s, w=window(days), tz=UTC_ZONE, now=NOW, follow_up_days=30)
-    return {r.tier: r for r in rows}
+    return {r.tier: r for r in rows if r.source == "upgrade_alerts"}
 
 
 async def pro_history(sessions: Sessions) -> None:
@@ -249,7 +249,10 @@ async def test_business_metrics_endpoint(
     body = resp.json()
     assert body["window"]["days"] == 30
     assert body["follow_up_days"] == 30
-    assert [c["tier"] for c in body["conversion"]] == ["essential", "pro", "elite", "prime"]
+    tiers = ["essential", "pro", "elite", "prime"]
+    for source in ("upgrade_alerts", "upsell_sequences"):
+        assert [c["tier"] for c in body["conversion"] if c["source"] == source] == tiers
+    assert len(body["conversion"]) == 2 * len(tiers)
     assert all(c["rate"] is None for c in body["conversion"])
     assert body["revenue_opportunity"]["expected_revenue_monthly"] == "0.00"
     assert body["churn_distribution"] == {

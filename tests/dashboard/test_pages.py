@@ -42,8 +42,14 @@ def test_the_customer_page_from_the_search_box_matches_the_api(dashboard: Dashbo
     expect(d.page.locator("[data-testid=usage-gauge]")).to_be_visible()
     expect(d.page.locator("[data-testid=daily-chart]")).to_be_visible()
     expect(d.page.locator("[data-testid=churn-card]")).to_be_visible()
-    expect(d.page.locator("[data-testid=upsell]")).to_be_disabled()
-    expect(d.page.locator("[data-testid=upsell-note]")).to_contain_text("MCP")
+    # A sales user starts an upsell sequence (to the next tier up) from the page.
+    expect(d.page.locator("[data-testid=upsell-note]")).to_contain_text("day 0, 3, 7")
+    d.page.click("[data-testid=upsell]")
+    expect(d.page.locator("[data-testid=sequence-row]")).to_contain_text("elite: active")
+    (seq,) = d.api.get("/agent-usage/upsell-sequences", params={"user_id": user}).json()[
+        "sequences"
+    ]
+    assert (seq["recommended_tier"], seq["created_by"]) == ("elite", f"user:{d.email}")
     # A usage event of this customer updates the page without reload.
     post_events(d, event(user_id=user, agent_id="SAGE", tokens_used=500))
     expect(d.page.locator("[data-testid=usage-interactions]")).to_have_text("3 / 5,000")

@@ -36,6 +36,11 @@ NEEDS = {
     ("POST", "/agent-usage/alerts/{alert_id}/resolve"): "write",
     ("POST", "/agent-usage/alerts/{alert_id}/dismiss"): "write",
     ("POST", "/agent-usage/alerts/{alert_id}/snooze"): "write",
+    ("POST", "/agent-usage/upsell-sequences"): "write",
+    ("GET", "/agent-usage/upsell-sequences"): "read",
+    ("GET", "/agent-usage/upsell-sequences/{sequence_id}"): "read",
+    ("POST", "/agent-usage/upsell-sequences/{sequence_id}/cancel"): "write",
+    ("POST", "/agent-usage/upsell-sequences/{sequence_id}/replied"): "write",
 }
 UNKNOWN_ALERT = "0191e7a0-0000-7000-8000-000000000000"
 TIER_BODY = {
@@ -61,7 +66,7 @@ async def call(
     headers: dict[str, str] | None = None,
 ) -> int:
     url = path.replace("{tier}", "pro").replace("{user_id}", "nobody")
-    url = url.replace("{alert_id}", UNKNOWN_ALERT)
+    url = url.replace("{alert_id}", UNKNOWN_ALERT).replace("{sequence_id}", UNKNOWN_ALERT)
     headers = headers or ({"Authorization": f"Bearer {key}"} if key else {})
     body = TIER_BODY if method == "PUT" else None
     return (await client.request(method, url, json=body, headers=headers)).status_code

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -41,12 +41,18 @@ async def run_scheduler(
     publisher: AlertPublisher,
     interval_s: float,
     clock: Callable[[], datetime] = utcnow,
+    after: Callable[[AlertChanges], Awaitable[object]] | None = None,
 ) -> None:
-    """Evaluate every ``interval_s`` seconds until cancelled; a failed round is logged."""
+    """Evaluate every ``interval_s`` seconds until cancelled; a failed round is logged.
+
+    ``after`` runs with each round's committed changes (auto-upsell, docs/upsell.md).
+    """
     while True:
         await asyncio.sleep(interval_s)
         try:
             changes = await evaluate_once(sessions, policy, publisher, clock())
+            if after is not None:
+                await after(changes)
         except Exception:
             log.exception("alert evaluation failed; retrying in %s s", interval_s)
             continue

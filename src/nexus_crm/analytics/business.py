@@ -65,8 +65,12 @@ def revenue_opportunity(
     conversion: Sequence[TierConversion],
     prior_rate: float,
 ) -> RevenueOpportunity:
-    """Σ revenue delta × the tier's observed conversion rate (the prior where none)."""
-    observed = {c.tier: c.rate for c in conversion if c.rate is not None}
+    """Σ revenue delta × the tier's observed conversion rate (the prior where none).
+
+    A tier's rate over upsell sequences (DESIGN §5) wins over its rate over upgrade alerts.
+    """
+    ordered = sorted(conversion, key=lambda c: c.source == "upsell_sequences")
+    observed = {c.tier: c.rate for c in ordered if c.rate is not None}
     groups: dict[str, list[UpgradeOpportunity]] = defaultdict(list)
     for o in sorted(opportunities, key=lambda o: (o.tier_rank, o.tier)):
         groups[o.tier].append(o)

@@ -16,7 +16,8 @@ class TierConversion(BaseModel):
     """Upgrade attempts started from one tier in the window, and how many converted."""
 
     source: Literal["upgrade_alerts", "upsell_sequences"] = Field(
-        description="what counts as an attempt; upsell sequences will be a second source"
+        description="what counts as an attempt: an upgrade_opportunity alert or an upsell "
+        "sequence (each source has its own rows)"
     )
     tier: str = Field(description="the customer's tier when the attempt started")
     tier_name: str

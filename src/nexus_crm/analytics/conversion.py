@@ -1,7 +1,9 @@
 """Conversion per tier: upgrade attempts and whether the customer moved up afterwards.
 
-An attempt is an ``upgrade_opportunity`` alert today (upsell sequences join as a second
-``source`` once they exist). Definitions: docs/business-metrics.md.
+Two sources of attempts, each with its own rows: ``upgrade_alerts`` (an
+``upgrade_opportunity`` alert, judged by the subscription history) and ``upsell_sequences``
+(an NGX_Closer sequence, judged by its own status, which the ingest path sets to converted
+in the transaction that moves the customer up). Definitions: docs/business-metrics.md.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from nexus_crm.alerts.schemas import AlertType
 from nexus_crm.analytics import repository as repo
 from nexus_crm.analytics.business_schemas import TierConversion
 from nexus_crm.analytics.schemas import Window
+from nexus_crm.closer import repository as closer_repo
 from nexus_crm.kit.time import day_start
-from nexus_crm.models import UsageTierLimit
+from nexus_crm.models import UpsellSequence, UsageTierLimit
 from nexus_crm.tiers import repository as tiers_repo
 
 CHUNK_USERS = 2000
@@ -103,10 +106,30 @@ def conversion_table(
     return rows
 
 
+def sequence_outcome(seq: UpsellSequence, follow_up_days: int, now: datetime) -> Outcome:
+    """Converted as the sequence says; pending while active or completed in the follow-up."""
+    if seq.status == "converted":
+        return "converted"
+    if seq.status == "active":
+        return "pending"
+    open_until = seq.created_at + timedelta(days=follow_up_days)
+    return "pending" if seq.status == "completed" and open_until > now else "lost"
+
+
+async def sequence_rates(
+    session: AsyncSession, *, start_at: datetime, end_at: datetime, now: datetime,
+    follow_up_days: int, tiers: Sequence[UsageTierLimit],
+) -> list[TierConversion]:  # fmt: skip
+    """Conversion of the upsell sequences started in ``[start_at, end_at)``, per starting tier."""
+    started = await closer_repo.started_between(session, start_at, end_at)
+    outcomes = [(s.current_tier, sequence_outcome(s, follow_up_days, now)) for s in started]
+    return conversion_table("upsell_sequences", outcomes, tiers)
+
+
 async def conversion_rates(
     session: AsyncSession, *, w: Window, tz: ZoneInfo, now: datetime, follow_up_days: int
 ) -> list[TierConversion]:
-    """Conversion of the upgrade attempts started in the window, per starting tier."""
+    """Conversion of the attempts started in the window, per source and starting tier."""
     start_at, end_at = day_start(w.start, tz), day_start(w.end + timedelta(days=1), tz)
     attempts = await alert_attempts(session, start_at, end_at)
     changes = await changes_after(session, attempts)
@@ -116,4 +139,6 @@ async def conversion_rates(
         (a.tier, outcome(a, changes.get(a.user_id, []), ranks, follow_up_days, now))
         for a in attempts
     ]
-    return conversion_table("upgrade_alerts", outcomes, tiers)
+    by_sequences = await sequence_rates(session, start_at=start_at, end_at=end_at, now=now,
+                                        follow_up_days=follow_up_days, tiers=tiers)  # fmt: skip
+    return conversion_table("upgrade_alerts", outcomes, tiers) + by_sequences

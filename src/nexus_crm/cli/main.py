@@ -13,8 +13,10 @@ from nexus_crm.cli import (
     genesis,
     imports,
     keys,
+    mcp,
     serve,
     simulate,
+    upsell,
     users,
 )
 
@@ -28,6 +30,7 @@ app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 app.command("simulate")(simulate.simulate)
 app.command("evaluate")(evaluate.evaluate)
+app.command("mcp")(mcp.mcp)
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
@@ -35,6 +38,7 @@ app.add_typer(imports.app, name="import")
 app.add_typer(genesis.app, name="genesis")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(churn.app, name="churn")
+app.add_typer(upsell.app, name="upsell")
 
 
 def main() -> None:

@@ -40,10 +40,11 @@ def _conversion(ctx: PageContext, m: BusinessMetrics) -> None:
     with ui.card().classes("flex-1 min-w-[420px]"):
         ui.label(t("conversion")).classes("text-lg font-bold")
         rows = [
-            [c.tier_name, str(c.started), str(c.converted), str(c.pending), _pct(c.rate)]
+            [c.tier_name, t(c.source), str(c.started), str(c.converted), str(c.pending),
+             _pct(c.rate)]
             for c in m.conversion
-        ]
-        headers = [t("tier"), t("started"), t("converted"), t("pending"), t("rate")]
+        ]  # fmt: skip
+        headers = [t("tier"), t("source"), t("started"), t("converted"), t("pending"), t("rate")]
         grid_table(headers, rows, "conversion-table")
         if not m.conversion:
             ui.label(t("no_attempts")).classes("text-sm text-slate-500")

@@ -14,12 +14,13 @@ from nicegui import ui
 from nexus_crm.alerts.schemas import AlertOut
 from nexus_crm.analytics.churn.schemas import ChurnScore
 from nexus_crm.analytics.schemas import CustomerUsage
+from nexus_crm.closer.schemas import SequenceOut
 from nexus_crm.dashboard import charts, service, theme
 from nexus_crm.dashboard.follow import LivePage, about_customer, run_alert_action
 from nexus_crm.dashboard.layout import PageContext
 from nexus_crm.dashboard.widgets import alert_row
 from nexus_crm.db import transaction
-from nexus_crm.errors import NotFound
+from nexus_crm.errors import NexusError, NotFound
 from nexus_crm.kit.time import utcnow
 from nexus_crm.realtime.bus import Message
 
@@ -94,14 +95,33 @@ def _churn_card(ctx: PageContext, churn: ChurnScore | None) -> None:
         ).classes("text-xs text-slate-500")
 
 
-def _upsell_card(ctx: PageContext) -> None:
-    with ui.card().classes("w-[300px]"):
-        ui.button(ctx.t("upsell"), icon="trending_up").props(
-            'disable data-testid="upsell"'
-        ).classes("w-full")
-        ui.label(ctx.t("upsell_note")).classes("text-xs text-slate-500").props(
-            'data-testid="upsell-note"'
-        )
+def _sequence_rows(ctx: PageContext, sequences: list[SequenceOut]) -> None:
+    ui.label(ctx.t("sequences")).classes("text-sm font-bold mt-2")
+    for seq in sequences:
+        sent = sum(1 for st in seq.steps if st.status == "sent")
+        ui.label(
+            f"{seq.created_at:%Y-%m-%d} → {seq.recommended_tier}: {seq.status} "
+            f"({sent}/{len(seq.steps)}){' · auto' if seq.automatic else ''}"
+        ).classes("text-xs").props('data-testid="sequence-row"')
+    if not sequences:
+        ui.label(ctx.t("no_sequences")).classes("text-xs text-slate-500")
+
+
+async def start_upsell(ctx: PageContext, user_id: str, tier: str, reason: str) -> bool:
+    """Start a sequence as the page's user and say how it went; True if one is active now."""
+    try:
+        async with transaction(ctx.app.state.sessions) as session:
+            result = await service.start_upsell(
+                session, user_id=user_id, recommended_tier=tier, reason=reason,
+                role=ctx.user.role, actor=f"user:{ctx.user.email}", now=utcnow(),
+                settings=ctx.settings,
+            )  # fmt: skip
+    except NexusError as exc:
+        ui.notify(exc.detail, type="warning")
+        return False
+    key = "upsell_started" if result.created else "upsell_existing"
+    ui.notify(ctx.t(key), type="positive" if result.created else "info")
+    return True
 
 
 class CustomerPage(LivePage):
@@ -130,6 +150,28 @@ class CustomerPage(LivePage):
             return
         self._draw(view)
 
+    def _upsell_card(self, view: service.CustomerView) -> None:
+        ctx, tiers = self.ctx, view.upgrade_tiers
+        with ui.card().classes("w-[300px]").props('data-testid="upsell-card"'):
+            allowed = service.can_act(ctx.user.role) and bool(tiers)
+            tier = ui.select(tiers, value=next(iter(tiers), None), label=ctx.t("recommended_tier"))
+            tier.props('dense data-testid="upsell-tier"').classes("w-full")
+            reason = ui.input(ctx.t("reason"), value="High usage pattern").props(
+                'dense maxlength=500 data-testid="upsell-reason"'
+            )
+            button = ui.button(ctx.t("upsell"), icon="trending_up", on_click=lambda: self._start(
+                str(tier.value), str(reason.value or "").strip() or "dashboard"))  # fmt: skip
+            button.props('data-testid="upsell"').classes("w-full")
+            if not allowed:
+                button.props("disable")
+            note = ctx.t("upsell_note") if tiers else ctx.t("upsell_top_tier")
+            ui.label(note).classes("text-xs text-slate-500").props('data-testid="upsell-note"')
+            _sequence_rows(ctx, view.sequences)
+
+    async def _start(self, tier: str, reason: str) -> None:
+        if await start_upsell(self.ctx, self.user_id, tier, reason):
+            await self.refresh()
+
     def _draw(self, view: service.CustomerView) -> None:
         ctx, usage = self.ctx, view.usage
         self.body.clear()
@@ -138,7 +180,7 @@ class CustomerPage(LivePage):
             with ui.row().classes("w-full gap-4 items-stretch"):
                 _usage_card(ctx, usage)
                 _churn_card(ctx, usage.churn)
-                _upsell_card(ctx)
+                self._upsell_card(view)
             with ui.card().classes("w-full"):
                 ui.label(ctx.t("daily_by_agent")).classes("text-lg font-bold")
                 days = [p.day for p in usage.daily]

@@ -15,10 +15,13 @@ from nexus_crm.analytics import business, upgrades
 from nexus_crm.analytics import service as analytics
 from nexus_crm.analytics.business_schemas import BusinessMetrics
 from nexus_crm.analytics.schemas import CustomerUsage, Insights
+from nexus_crm.closer import service as closer
+from nexus_crm.closer.schemas import SequenceOut, StartResult
 from nexus_crm.dashboard import repository as repo
 from nexus_crm.errors import Forbidden, InvalidInput
 from nexus_crm.kit.time import local_day, utc_hour
 from nexus_crm.settings import Settings
+from nexus_crm.tiers import service as tiers
 
 FEED_SIZE: Final = 25
 ALERTS_SHOWN: Final = 25
@@ -142,6 +145,8 @@ class CustomerView:
     usage: CustomerUsage
     daily_by_agent: dict[str, dict[date, int]]
     alerts: list[AlertOut]
+    sequences: list[SequenceOut] = field(default_factory=list)
+    upgrade_tiers: dict[str, str] = field(default_factory=dict)  # tier -> display name
 
 
 async def get_customer_view(
@@ -161,7 +166,25 @@ async def get_customer_view(
     found = await list_alerts(
         session, status=StatusFilter.ALL, alert_type=None, user_id=user_id, now=now
     )
-    return CustomerView(usage=usage, daily_by_agent=by_agent, alerts=found)
+    ranks = {t.tier: t for t in await tiers.list_tiers(session)}
+    now_rank = ranks[usage.tier].rank if usage.tier in ranks else 10**9
+    above = {t.tier: t.display_name for t in ranks.values() if t.rank > now_rank}
+    sequences = await closer.list_sequences(session, user_id=user_id, limit=10)
+    return CustomerView(usage=usage, daily_by_agent=by_agent, alerts=found,
+                        sequences=sequences, upgrade_tiers=above)  # fmt: skip
+
+
+async def start_upsell(
+    session: AsyncSession, *, user_id: str, recommended_tier: str, reason: str, role: str,
+    actor: str, now: datetime, settings: Settings,
+) -> StartResult:  # fmt: skip
+    """Start an upsell sequence as a dashboard user (admin and sales only)."""
+    if not can_act(role):
+        raise Forbidden(f"the {role} role cannot start upsell sequences")
+    return await closer.start_sequence(
+        session, user_id=user_id, recommended_tier=recommended_tier, reason=reason,
+        by=closer.Starter(actor=actor), now=now, plan=closer.SequencePlan.from_settings(settings),
+    )  # fmt: skip
 
 
 async def get_business_metrics(

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nexus_crm.closer.service import follow_subscriptions
 from nexus_crm.ingest import repository as repo
 from nexus_crm.ingest.schemas import SubscriptionIn, SubscriptionResult
 from nexus_crm.kit.ids import uuid7
@@ -67,8 +68,12 @@ async def observe_tiers(
     observations: Mapping[str, Sequence[tuple[datetime, str]]],
     *,
     now: datetime,
+    follow_up_days: int = 30,
 ) -> None:
-    """Apply the tiers seen on usage events: create customers, record newer tier changes."""
+    """Apply the tiers seen on usage events: create customers, record newer tier changes.
+
+    An upsell sequence whose customer now has the recommended tier ends as converted.
+    """
     if not observations:
         return
     ordered = {u: sorted(obs) for u, obs in observations.items()}
@@ -83,6 +88,8 @@ async def observe_tiers(
                 )
                 c.tier, c.state_at = tier, at
     await repo.add_changes(session, changes)
+    upgraded = sorted({ch.user_id for ch in changes if ch.from_tier is not None})
+    await follow_subscriptions(session, user_ids=upgraded, now=now, follow_up_days=follow_up_days)
 
 
 async def _history_change(
@@ -104,9 +111,13 @@ async def _history_change(
 
 
 async def apply_subscription(
-    session: AsyncSession, sub: SubscriptionIn, *, received_at: datetime
-) -> SubscriptionResult:
-    """Record a subscription update at its own timestamp; update the customer if newest."""
+    session: AsyncSession, sub: SubscriptionIn, *, received_at: datetime,
+    follow_up_days: int = 30,
+) -> SubscriptionResult:  # fmt: skip
+    """Record a subscription update at its own timestamp; update the customer if newest.
+
+    Ends the customer's upsell sequence as converted or cancelled when the state calls for it.
+    """
     at = sub.timestamp or received_at
     first = {sub.user_id: (at, sub.tier, sub.status)}
     customers, changes = await _ensure_customers(session, first, received_at, "subscription")
@@ -119,6 +130,9 @@ async def apply_subscription(
     c.name = sub.name or c.name
     c.billing_anchor_day = sub.billing_anchor_day or c.billing_anchor_day
     await repo.add_changes(session, changes)
+    if changes:
+        await follow_subscriptions(session, user_ids=[c.user_id], now=received_at,
+                                   follow_up_days=follow_up_days)  # fmt: skip
     return SubscriptionResult(
         user_id=c.user_id, tier=c.tier, status=c.status, changed=bool(changes)
     )

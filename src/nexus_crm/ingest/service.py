@@ -184,7 +184,7 @@ def hourly_increments(inserted: Sequence[Row[Any]]) -> list[dict[str, Any]]:
 
 async def ingest_events(
     session: AsyncSession, *, rows: Sequence[Mapping[str, Any]], received_at: datetime,
-    policy: AlertPolicy,
+    policy: AlertPolicy, follow_up_days: int = 30,
 ) -> IngestOutcome:  # fmt: skip
     """Store new events, add them to aggregates, track tiers, evaluate usage-limit alerts."""
     inserted = await repo.insert_events(session, rows)
@@ -193,7 +193,7 @@ async def ingest_events(
     observations: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     for r in inserted:
         observations[r.user_id].append((r.occurred_at, r.subscription_tier))
-    await observe_tiers(session, observations, now=received_at)
+    await observe_tiers(session, observations, now=received_at, follow_up_days=follow_up_days)
     alerts = await evaluate_limit_alerts(
         session, user_ids=sorted(observations), now=received_at, policy=policy
     )
@@ -226,7 +226,8 @@ async def ingest_payload(
     rows = event_rows(events, webhook_id=webhook_id, batch=batch, received_at=received_at,
                       tz=settings.tz)  # fmt: skip
     return await ingest_events(session, rows=rows, received_at=received_at,
-                               policy=AlertPolicy.from_settings(settings))  # fmt: skip
+                               policy=AlertPolicy.from_settings(settings),
+                               follow_up_days=settings.conversion_follow_up_days)  # fmt: skip
 
 
 async def record_subscription(
@@ -235,7 +236,9 @@ async def record_subscription(
     """Validate and apply a subscription webhook; re-evaluate the customer's limit alerts."""
     context = await validation_context(session, settings, received_at)
     sub = validate_subscription(payload, context=context)
-    result = await apply_subscription(session, sub, received_at=received_at)
+    result = await apply_subscription(
+        session, sub, received_at=received_at, follow_up_days=settings.conversion_follow_up_days
+    )
     alerts = await evaluate_limit_alerts(session, user_ids=[sub.user_id], now=received_at,
                                          policy=AlertPolicy.from_settings(settings))  # fmt: skip
     return result, alerts

@@ -6,6 +6,9 @@ from nexus_crm.models.customer import Customer
 from nexus_crm.models.dashboard_user import USER_ROLES, DashboardUser
 from nexus_crm.models.subscription_change import SubscriptionChange
 from nexus_crm.models.tier_limit import UsageTierLimit
+from nexus_crm.models.upsell_sequence import SEQUENCE_STATUSES, UpsellSequence
+from nexus_crm.models.upsell_sequence_event import UpsellSequenceEvent
+from nexus_crm.models.upsell_step import STEP_STATUSES, UpsellStep
 from nexus_crm.models.usage_alert import ALERT_STATUSES, OPEN_ALERT_STATUSES, UsageAlert
 from nexus_crm.models.usage_alert_event import UsageAlertEvent
 from nexus_crm.models.usage_daily import (
@@ -22,6 +25,8 @@ __all__ = [
     "OPEN_ALERT_STATUSES",
     "RESPONSE_TIME_BOUNDS_MS",
     "RESPONSE_TIME_BUCKETS",
+    "SEQUENCE_STATUSES",
+    "STEP_STATUSES",
     "USER_ROLES",
     "AgentUsageDaily",
     "AgentUsageEvent",
@@ -30,6 +35,9 @@ __all__ = [
     "Customer",
     "DashboardUser",
     "SubscriptionChange",
+    "UpsellSequence",
+    "UpsellSequenceEvent",
+    "UpsellStep",
     "UsageAlert",
     "UsageAlertEvent",
     "UsageTierLimit",

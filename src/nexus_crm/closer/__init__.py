@@ -1,0 +1,1 @@
+"""NGX_Closer upsell sequences: start, deliver (SMTP or signed webhook), convert, auto-upsell."""

@@ -1,0 +1,118 @@
+"""Delivery channels: email over SMTP (aiosmtplib) or a signed webhook (Standard Webhooks).
+
+Each message carries its step's ``message_id``, fixed when the step was created: the
+``webhook-id`` of a webhook (receivers dedupe on it, as the spec recommends) and the
+``Message-ID`` of an email, so even a retry after an ambiguous failure is recognisable.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+import aiosmtplib
+import httpx
+
+from nexus_crm.closer.content import Rendered, as_payload
+from nexus_crm.security.signatures import HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign
+from nexus_crm.settings import Settings, decode_webhook_secret
+
+WEBHOOK_TIMEOUT_S = 10.0
+
+
+class DeliveryError(Exception):
+    """A send that failed; the step is retried with backoff."""
+
+
+class Undeliverable(DeliveryError):
+    """A send that cannot succeed as things are (e.g. no email address): not retried."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One claimed step, rendered and ready to send."""
+
+    step_id: uuid.UUID
+    sequence_id: uuid.UUID
+    user_id: str
+    index: int
+    kind: str
+    channel: str
+    message_id: str
+    message: Rendered
+
+
+Sender = Callable[[Outgoing, Settings], Awaitable[None]]
+
+
+def email_message(out: Outgoing, settings: Settings) -> EmailMessage:
+    """The email of a step (plain text, UTF-8)."""
+    if not out.message.to:
+        raise Undeliverable(f"customer {out.user_id!r} has no email address")
+    msg = EmailMessage()
+    msg["From"] = settings.smtp_from
+    msg["To"] = out.message.to
+    msg["Subject"] = out.message.subject
+    msg["Message-ID"] = f"<{out.message_id}@nexus-crm>"
+    msg["X-NexusCRM-Sequence"] = str(out.sequence_id)
+    msg["X-NexusCRM-Step"] = f"{out.index}:{out.kind}"
+    msg.set_content(out.message.body)
+    return msg
+
+
+async def send_email(out: Outgoing, settings: Settings) -> None:
+    """Send a step by SMTP (SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, credentials if set)."""
+    msg = email_message(out, settings)
+    try:
+        await aiosmtplib.send(
+            msg, hostname=settings.smtp_host, port=settings.smtp_port,
+            username=settings.smtp_username, password=settings.smtp_password,
+            start_tls=settings.smtp_starttls, timeout=settings.smtp_timeout_seconds,
+        )  # fmt: skip
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise DeliveryError(f"SMTP: {type(exc).__name__}: {exc}") from exc
+
+
+def webhook_request(out: Outgoing, settings: Settings, now: int) -> tuple[bytes, dict[str, str]]:
+    """The signed body and headers of a step's webhook."""
+    body = json.dumps(
+        {
+            "type": "upsell.step",
+            "sequence_id": str(out.sequence_id),
+            "user_id": out.user_id,
+            "step": {"index": out.index, "kind": out.kind},
+            "message": as_payload(out.message),
+        }
+    ).encode()
+    key = decode_webhook_secret(settings.upsell_webhook_secret or "")
+    headers = {
+        HEADER_ID: out.message_id,
+        HEADER_TIMESTAMP: str(now),
+        HEADER_SIGNATURE: sign(key, out.message_id, now, body),
+        "content-type": "application/json",
+    }
+    return body, headers
+
+
+async def send_webhook(out: Outgoing, settings: Settings) -> None:
+    """POST a step, signed, to UPSELL_WEBHOOK_URL (the Closer/GENESIS endpoint)."""
+    if not (settings.upsell_webhook_url and settings.upsell_webhook_secret):
+        raise Undeliverable("UPSELL_WEBHOOK_URL and UPSELL_WEBHOOK_SECRET are not both set")
+    body, headers = webhook_request(out, settings, int(time.time()))
+    try:
+        async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S) as client:
+            resp = await client.post(settings.upsell_webhook_url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"webhook: {type(exc).__name__}: {exc}") from exc
+    if not resp.is_success:
+        raise DeliveryError(f"webhook: HTTP {resp.status_code}")
+
+
+async def send(out: Outgoing, settings: Settings) -> None:
+    """Deliver by the step's channel."""
+    sender = send_webhook if out.channel == "webhook" else send_email
+    await sender(out, settings)

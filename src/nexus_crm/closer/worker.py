@@ -1,0 +1,161 @@
+"""The sequence worker: claims due steps, sends them, records the outcome.
+
+Delivery guarantee (docs/upsell.md): a step is sent at most once. A worker claims due steps
+and commits them as ``sending`` *before* anything leaves; only ``scheduled`` steps are ever
+claimed, so no other worker (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: one writer at a
+time) and no later round can send them again. A failed send goes back to ``scheduled`` with
+backoff until UPSELL_MAX_ATTEMPTS. If the worker dies between the send and the outcome's
+commit, the step stays ``sending`` and is later marked ``failed`` (outcome unknown), never
+re-sent: we would rather miss one email than send it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+
+from jinja2 import TemplateError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from nexus_crm.closer import repository as repo
+from nexus_crm.closer.content import figures, render
+from nexus_crm.closer.delivery import DeliveryError, Outgoing, Sender, Undeliverable, send
+from nexus_crm.closer.flows import transition
+from nexus_crm.closer.schemas import SYSTEM
+from nexus_crm.db import run_transaction
+from nexus_crm.errors import NexusError
+from nexus_crm.kit.time import local_day, utcnow
+from nexus_crm.models import UpsellSequence, UpsellStep
+from nexus_crm.settings import Settings
+
+log = logging.getLogger("nexus_crm.closer.worker")
+MAX_BACKOFF = timedelta(hours=6)
+BATCH = 50
+
+
+@dataclass
+class Round:
+    """What one worker round did."""
+
+    sent: list[Outgoing] = field(default_factory=list)
+    retried: int = 0
+    failed: int = 0
+
+
+def backoff(settings: Settings, attempts: int) -> timedelta:
+    """Wait before attempt ``attempts + 1``: base × 2^(attempts − 1), at most 6 hours."""
+    delay = timedelta(seconds=settings.upsell_retry_base_seconds * 2 ** max(attempts - 1, 0))
+    return min(delay, MAX_BACKOFF)
+
+
+async def _prepare(
+    session: AsyncSession, step: UpsellStep, seq: UpsellSequence, settings: Settings, now: datetime
+) -> Outgoing | None:
+    try:
+        facts = await figures(session, seq, local_day(now, settings.tz))
+        message = render(step, seq, facts, locale=settings.locale,
+                         templates_dir=settings.upsell_templates_dir)  # fmt: skip
+    except (NexusError, TemplateError) as exc:
+        step.status, step.last_error = "failed", f"cannot render the message: {exc}"
+        log.warning("upsell step %s not rendered: %s", step.id, exc)
+        return None
+    return Outgoing(step_id=step.id, sequence_id=seq.id, user_id=seq.user_id,
+                    index=step.step_index, kind=step.kind, channel=step.channel,
+                    message_id=step.message_id, message=message)  # fmt: skip
+
+
+async def claim_due(
+    session: AsyncSession, *, settings: Settings, now: datetime, limit: int = BATCH
+) -> list[Outgoing]:
+    """Claim due steps (committed as ``sending`` by the caller) and render them."""
+    stale = now - timedelta(seconds=settings.upsell_sending_timeout_seconds)
+    if await repo.abandon_stale_sending(session, claimed_before=stale):
+        log.warning("upsell steps left sending by a stopped worker were marked failed")
+    claimed = await repo.claim_candidates(session, now=now, limit=limit)
+    for step, _ in claimed:
+        step.status, step.attempts, step.claimed_at = "sending", step.attempts + 1, now
+    await session.flush()
+    out = [await _prepare(session, step, seq, settings, now) for step, seq in claimed]
+    await session.flush()
+    return [o for o in out if o is not None]
+
+
+async def _complete_if_done(session: AsyncSession, seq: UpsellSequence, now: datetime) -> None:
+    if seq.status == "active" and not await repo.unfinished_steps(session, seq.id):
+        seq.status, seq.updated_at, seq.ended_at = "completed", now, now
+        note = "every step was sent or failed"
+        await repo.add_transitions(
+            session, [transition(seq.id, "completed", "active", "completed", actor=SYSTEM,
+                                 at=now, note=note)]
+        )  # fmt: skip
+
+
+async def record(
+    session: AsyncSession, *, out: Outgoing, error: DeliveryError | None, settings: Settings,
+    now: datetime,
+) -> None:  # fmt: skip
+    """Record a send's outcome: sent, retry later, or failed; complete a finished sequence."""
+    seq = await repo.lock_sequence(session, out.sequence_id)  # sequence, then step: lock order
+    step = await repo.lock_step(session, out.step_id)
+    if seq is None or step is None or step.status != "sending":
+        return
+    if error is None:
+        step.status, step.sent_at, step.last_error = "sent", now, None
+    elif isinstance(error, Undeliverable) or step.attempts >= settings.upsell_max_attempts:
+        step.status, step.last_error = "failed", str(error)
+    elif seq.status != "active":
+        step.status, step.last_error = "skipped", str(error)
+    else:
+        step.status, step.last_error = "scheduled", str(error)
+        step.next_attempt_at = now + backoff(settings, step.attempts)
+    await session.flush()
+    await _complete_if_done(session, seq, now)
+
+
+async def _attempt(out: Outgoing, settings: Settings, sender: Sender) -> DeliveryError | None:
+    try:
+        await sender(out, settings)
+    except DeliveryError as exc:
+        log.warning("upsell step %s (%s) not delivered: %s", out.step_id, out.kind, exc)
+        return exc
+    return None
+
+
+async def deliver_due(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, *,
+    now: datetime | None = None, sender: Sender = send, limit: int = BATCH,
+) -> Round:  # fmt: skip
+    """One round: claim due steps, send each, record each outcome in its own transaction."""
+    at = now or utcnow()
+    claimed = await run_transaction(sessions, partial(claim_due, settings=settings, now=at,
+                                                      limit=limit))  # fmt: skip
+    done = Round()
+    for out in claimed:
+        error = await _attempt(out, settings, sender)
+        await run_transaction(sessions, partial(record, out=out, error=error, settings=settings,
+                                                now=now or utcnow()))  # fmt: skip
+        if error is None:
+            done.sent.append(out)
+        elif isinstance(error, Undeliverable):
+            done.failed += 1
+        else:
+            done.retried += 1
+    return done
+
+
+async def run_worker(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, interval_s: float
+) -> None:
+    """Deliver due steps every ``interval_s`` seconds until cancelled; failures are logged."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            done = await deliver_due(sessions, settings)
+        except Exception:
+            log.exception("upsell delivery round failed; retrying in %s s", interval_s)
+            continue
+        if done.sent or done.retried:
+            log.info("upsell: %d sent, %d to retry", len(done.sent), done.retried)

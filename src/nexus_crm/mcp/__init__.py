@@ -1,0 +1,1 @@
+"""NGX_Closer.Agent: the MCP server over the NexusCRM REST API."""

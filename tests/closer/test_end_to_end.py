@@ -1,0 +1,74 @@
+"""The issue's end to end: a customer at 85 % → alert → sequence → email → upgrade → converted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from nexus_crm.alerts.rules import AlertPolicy
+from nexus_crm.alerts.worker import evaluate_once
+from nexus_crm.closer.worker import deliver_due
+from nexus_crm.kit.time import utcnow
+from nexus_crm.settings import Settings
+from tests.alerts.helpers import list_alerts, post_events
+from tests.closer.conftest import SEQUENCES, Inbox, heavy_user, sequence_of, start
+from tests.support import event
+
+USER = "cliente_85"
+
+
+def conversion_of(metrics: dict[str, Any], tier: str) -> dict[str, Any]:
+    """The upsell-sequence conversion row of a tier."""
+    rows = [c for c in metrics["conversion"] if c["source"] == "upsell_sequences"]
+    row: dict[str, Any] = next(c for c in rows if c["tier"] == tier)
+    return row
+
+
+async def customer_at_85(
+    app: FastAPI, client: httpx.AsyncClient, headers: dict[str, str], settings: Settings
+) -> dict[str, Any]:
+    """A Pro customer at 85 % with its limit alert and, after evaluation, its upgrade alert."""
+    await heavy_user(client, USER)
+    usage = (await client.get(f"/agent-usage/customers/{USER}", headers=headers)).json()
+    assert usage["usage"]["usage_percentage"] == 85.0
+    limit = await list_alerts(client, headers, user_id=USER)
+    assert [a["alert_type"] for a in limit] == ["usage_limit_approaching"]  # raised on ingest
+    policy = AlertPolicy.from_settings(settings)
+    await evaluate_once(app.state.sessions, policy, app.state.alert_publisher)
+    upgrade = await list_alerts(client, headers, user_id=USER, type="upgrade_opportunity")
+    assert len(upgrade) == 1
+    return upgrade[0]
+
+
+async def test_from_85_percent_to_a_converted_sequence(
+    app: FastAPI, client: httpx.AsyncClient, admin_headers: dict[str, str],
+    settings: Settings, inbox: tuple[Inbox, int],
+) -> None:  # fmt: skip
+    upgrade = await customer_at_85(app, client, admin_headers, settings)
+    target = upgrade["data"]["recommended_tier"]
+    assert target == "elite"
+
+    before = (await client.get("/agent-usage/business-metrics", headers=admin_headers)).json()
+    assert conversion_of(before, "pro")["started"] == 0
+    resp = await start(client, admin_headers, USER, tier=target, reason=upgrade["title"])
+    assert resp.status_code == 201, resp.text
+    seq = sequence_of(resp)
+
+    await deliver_due(app.state.sessions, settings, now=utcnow())
+    (mail,) = inbox[0].messages
+    assert mail["To"] == f"{USER}@example.com"
+    assert "85 %" in mail["Subject"]
+    body = mail.get_content()
+    for figure in ("850,000 of 1,000,000 tokens (85 %)", "8 of 5,000 interactions",
+                   "SAGE (8 interactions)", "Elite", "299.00 USD"):  # fmt: skip
+        assert figure in body, figure
+
+    await post_events(client, event(user_id=USER, subscription_tier="elite"))
+    done = (await client.get(f"{SEQUENCES}/{seq['id']}", headers=admin_headers)).json()
+    assert done["status"] == "converted"
+    assert [s["status"] for s in done["steps"]] == ["sent", "skipped", "skipped"]
+    after = (await client.get("/agent-usage/business-metrics", headers=admin_headers)).json()
+    row = conversion_of(after, "pro")
+    assert (row["started"], row["converted"], row["pending"], row["rate"]) == (1, 1, 0, 1.0)
