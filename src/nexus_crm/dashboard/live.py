@@ -6,6 +6,9 @@ and re-reads its snapshot in one short transaction; no session stays open betwee
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 from nicegui import ui
 
 from nexus_crm.alerts.schemas import AlertOut
@@ -14,10 +17,17 @@ from nexus_crm.dashboard.follow import LivePage, run_alert_action
 from nexus_crm.dashboard.widgets import agent_card, alert_row, feed_row, kpi_card, tier_bars
 from nexus_crm.db import transaction
 from nexus_crm.kit.time import utcnow
+from nexus_crm.realtime.bus import Message
 
 
 class LiveView(LivePage):
     """One browser tab's Live page."""
+
+    alerts_shown: list[tuple[uuid.UUID, str, datetime]] | None = None
+
+    def wants(self, message: Message) -> bool:
+        """Usage and alerts change the page; a ``metrics`` snapshot adds nothing to a re-read."""
+        return message.type != "metrics"
 
     async def build(self) -> None:
         """Lay out the page and fill it."""
@@ -70,13 +80,18 @@ class LiveView(LivePage):
         self.tiers.clear()
         with self.tiers:
             tier_bars(self.ctx, snap.insights.tiers)
-        self.alerts.clear()
-        with self.alerts:
-            act = self._act if service.can_act(self.ctx.user.role) else None
-            for alert in snap.alerts:
-                alert_row(self.ctx, alert, act)
-            if not snap.alerts:
-                ui.label(t("no_alerts")).classes("text-slate-500")
+        # Rebuilt only when an alert changed: a rebuild replaces the buttons, and a click on
+        # a replaced button is lost (a usage event every second would otherwise do it).
+        shown = [(a.id, a.status, a.updated_at) for a in snap.alerts]
+        if shown != self.alerts_shown:
+            self.alerts_shown = shown
+            self.alerts.clear()
+            with self.alerts:
+                act = self._act if service.can_act(self.ctx.user.role) else None
+                for alert in snap.alerts:
+                    alert_row(self.ctx, alert, act)
+                if not snap.alerts:
+                    ui.label(t("no_alerts")).classes("text-slate-500")
         self.feed.clear()
         with self.feed:
             for item in snap.feed:
