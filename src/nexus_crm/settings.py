@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from limits import parse as parse_rate_limit
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development default, published in the README: anyone can sign with it, so production
@@ -26,7 +29,9 @@ class SettingsError(ValueError):
 
 def normalize_database_url(url: str) -> str:
     """Map the accepted URL spellings onto the async drivers we use."""
-    url = url.strip()
+    # libpq's ?sslmode= (as in Supabase's docs) is asyncpg's ?ssl=, same values; asyncpg
+    # would reject sslmode as an unknown argument.
+    url = re.sub(r"([?&])sslmode=", r"\1ssl=", url.strip())
     for prefix, replacement in (
         ("postgres://", "postgresql+asyncpg://"),
         ("postgresql://", "postgresql+asyncpg://"),
@@ -173,10 +178,56 @@ class Settings(BaseSettings):
     )
     auto_upsell_daily_cap: int = Field(20, ge=0, validation_alias="AUTO_UPSELL_DAILY_CAP")
 
+    # Security (docs/security.md). JWTs for users' scripts: signed with JWT_SECRET, or when
+    # unset with a key derived from SESSION_SECRET.
+    jwt_secret: str | None = Field(None, min_length=32, validation_alias="JWT_SECRET")
+    jwt_access_ttl_seconds: int = Field(
+        900, ge=30, le=86400, validation_alias="JWT_ACCESS_TTL_SECONDS"
+    )
+    jwt_refresh_ttl_seconds: int = Field(
+        7 * 86400, ge=60, le=90 * 86400, validation_alias="JWT_REFRESH_TTL_SECONDS"
+    )
+    # Rate limits ("<count>/<second|minute|hour|day>", the `limits` notation; empty = off).
+    rate_limit_backend: Literal["memory", "redis"] = Field(
+        "memory", validation_alias="RATE_LIMIT_BACKEND"
+    )
+    rate_limit_per_key: str = Field("6000/minute", validation_alias="RATE_LIMIT_PER_KEY")
+    rate_limit_per_user: str = Field("1200/minute", validation_alias="RATE_LIMIT_PER_USER")
+    rate_limit_per_ip: str = Field("12000/minute", validation_alias="RATE_LIMIT_PER_IP")
+    rate_limit_webhook: str = Field("1200000/minute", validation_alias="RATE_LIMIT_WEBHOOK")
+    max_json_depth: int = Field(32, ge=2, le=1000, validation_alias="MAX_JSON_DEPTH")
+    max_event_bytes: int = Field(64 * 1024, ge=1024, validation_alias="MAX_EVENT_BYTES")
+    # Privacy (docs/security.md): raw events older than this many days are deleted (their
+    # aggregates stay); 0 keeps them forever.
+    raw_event_retention_days: int = Field(0, ge=0, validation_alias="RAW_EVENT_RETENTION_DAYS")
+    # Keys the hashes that remember erased customers: set it once, never rotate it (a new
+    # key forgets every erasure). Unset: derived from SESSION_SECRET, as before it existed.
+    privacy_hash_key: SecretStr | None = Field(
+        None, min_length=32, validation_alias="PRIVACY_HASH_KEY"
+    )
+    # TLS is served when both are set (`nexus-crm serve --ssl-certfile … --ssl-keyfile …`);
+    # HSTS is sent on HTTPS requests.
+    hsts_max_age_seconds: int = Field(31_536_000, ge=0, validation_alias="HSTS_MAX_AGE_SECONDS")
+
     @field_validator("database_url")
     @classmethod
     def _normalize_url(cls, value: str) -> str:
         return normalize_database_url(value)
+
+    @field_validator("rate_limit_per_key", "rate_limit_per_user", "rate_limit_per_ip",
+                     "rate_limit_webhook")  # fmt: skip
+    @classmethod
+    def _check_rate_limit(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            if value.strip():
+                parse_rate_limit(value)
+        except ValueError:
+            name = (info.field_name or "").upper()
+            raise SettingsError(
+                f"{name}={value!r} is not a rate limit such as '600/minute' or '10/2 seconds' "
+                "(empty turns the limit off)"
+            ) from None
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -220,6 +271,16 @@ class Settings(BaseSettings):
                 "NEXUS_CRM_ENV=production with the dashboard on, but SESSION_SECRET is missing "
                 "or is the development default; set it to a long random value "
                 "(`openssl rand -base64 48`) or set DASHBOARD_ENABLED=false"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _warn_privacy_hash_key(self) -> Settings:
+        if self.environment == "production" and self.privacy_hash_key is None:
+            logging.getLogger(__name__).warning(
+                "PRIVACY_HASH_KEY is not set: erased customers are remembered under a key "
+                "derived from SESSION_SECRET, and rotating it forgets every erasure; set "
+                "PRIVACY_HASH_KEY once (`openssl rand -base64 48`) and never rotate it"
             )
         return self
 
