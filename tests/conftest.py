@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.app import create_app
+from nexus_crm.audit import ddl
 from nexus_crm.cli.db import migrate
 from nexus_crm.db import create_engine, create_sessionmaker, transaction
 from nexus_crm.models import Base
@@ -36,6 +37,8 @@ from tests.support import OLD_SECRET, TEST_SECRET
 # the servers tests start, run without the dashboard unless a test turns it on
 # (tests/dashboard starts its servers with DASHBOARD_ENABLED=true).
 os.environ["DASHBOARD_ENABLED"] = "false"
+# Every log record of the session is searched for credentials (docs/security.md).
+pytest_plugins = ["tests.security.logcapture"]
 T = TypeVar("T")
 BACKENDS = ("sqlite", "postgresql")
 PG_SERVER = os.environ.get(
@@ -119,8 +122,13 @@ async def reset_database(url: str) -> None:
             if engine.dialect.name == "postgresql":
                 await conn.execute(text(f"TRUNCATE {', '.join(tables)}"))
             else:
+                # audit_log refuses DELETE (append-only trigger): lift it while emptying.
+                for statement in ddl.drop_statements("sqlite"):
+                    await conn.execute(text(statement))
                 for name in tables:
                     await conn.execute(text(f"DELETE FROM {name}"))
+                for statement in ddl.create_statements("sqlite"):
+                    await conn.execute(text(statement))
             tier_table = Base.metadata.tables["usage_tier_limits"]
             now = datetime.now(UTC)
             await conn.execute(

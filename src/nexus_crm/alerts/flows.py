@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nexus_crm.alerts import repository as repo
 from nexus_crm.alerts.rules import AlertDraft, Findings, Resolution
 from nexus_crm.alerts.schemas import AlertChanges, AlertOut, TransitionOut
+from nexus_crm.audit.service import record_many
 from nexus_crm.kit.ids import uuid7
 from nexus_crm.models import OPEN_ALERT_STATUSES, UsageAlert
 
@@ -42,6 +43,27 @@ def _transition(
         "snoozed_until": until,
         "at": at,
     }
+
+
+def _audit_entry(row: dict[str, Any]) -> dict[str, Any]:
+    details = {"from": row["from_status"], "to": row["to_status"]}
+    if row["note"]:
+        details["note"] = row["note"]
+    if row["snoozed_until"] is not None:
+        details["snoozed_until"] = row["snoozed_until"].isoformat()
+    return {
+        "actor": row["actor"],
+        "action": f"alert.{row['action']}",
+        "target": f"alert:{row['alert_id']}",
+        "at": row["at"],
+        "details": details,
+    }
+
+
+async def log_transitions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Record alert transitions in the alert's history and in the audit trail."""
+    await repo.add_transitions(session, rows)
+    await record_many(session, [_audit_entry(r) for r in rows])
 
 
 async def views(session: AsyncSession, alerts: Sequence[UsageAlert]) -> list[AlertOut]:
@@ -80,7 +102,7 @@ async def raise_alerts(
     new = await repo.insert_alerts(session, rows)
     if not new:
         return []
-    await repo.add_transitions(
+    await log_transitions(
         session, [_transition(i, "raised", None, "active", SYSTEM, now) for i in sorted(new)]
     )
     return await views(session, await repo.alerts_by_id(session, sorted(new)))
@@ -110,7 +132,7 @@ async def move(
     if action == "snoozed":
         alert.snoozed_until = until
     await repo.save(session)
-    await repo.add_transitions(
+    await log_transitions(
         session, [_transition(alert.id, action, before, to, actor, now, note, until)]
     )
 

@@ -12,7 +12,9 @@ from nexus_crm.cli.common import load_settings, run_in_session
 from nexus_crm.kit.time import utcnow
 from nexus_crm.security import users as service
 
-app = typer.Typer(help="Dashboard users: create, list, disable.", no_args_is_help=True)
+app = typer.Typer(
+    help="Dashboard users: create, list, set-role, set-password, disable.", no_args_is_help=True
+)
 
 
 class Role(StrEnum):
@@ -66,3 +68,26 @@ def disable(email: str) -> None:
         load_settings(), lambda s: service.disable_user(s, email=email, now=utcnow())
     )
     typer.echo(f"disabled {user.email}")
+
+
+@app.command("set-role")
+def set_role(
+    email: str,
+    role: Annotated[Role, typer.Option("--role", "-r", help="admin, analyst or sales")],
+) -> None:
+    """Change a user's role (audited). Example: nexus-crm users set-role ana@ngx.mx -r admin"""
+    user = run_in_session(
+        load_settings(), lambda s: service.set_role(s, email=email, role=role.value)
+    )
+    typer.echo(f"{user.email} is now {user.role}")
+
+
+@app.command("set-password")
+def set_password(email: str) -> None:
+    """Set a new password, ending their sessions and tokens. Example: … set-password a@ngx.mx"""
+    settings = load_settings()
+    password = read_password()
+    user = run_in_session(
+        settings, lambda s: service.set_password(s, email=email, password=password)
+    )
+    typer.echo(f"password changed for {user.email}; their sessions and tokens have ended")

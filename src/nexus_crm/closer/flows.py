@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nexus_crm.audit.service import record_many
 from nexus_crm.closer import repository as repo
 from nexus_crm.closer.schemas import STEP_KINDS, SequenceOut, SequenceTransitionOut, StepOut
 from nexus_crm.kit.ids import uuid7
@@ -41,6 +42,25 @@ def transition(
         "note": note,
         "at": at,
     }
+
+
+def _audit_entry(row: dict[str, Any]) -> dict[str, Any]:
+    details = {"from": row["from_status"], "to": row["to_status"], "automatic": row["automatic"]}
+    if row["note"]:
+        details["note"] = row["note"]
+    return {
+        "actor": row["actor"],
+        "action": f"sequence.{row['action']}",
+        "target": f"sequence:{row['sequence_id']}",
+        "at": row["at"],
+        "details": details,
+    }
+
+
+async def log_transitions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Record sequence transitions in the sequence's history and in the audit trail."""
+    await repo.add_transitions(session, rows)
+    await record_many(session, [_audit_entry(r) for r in rows])
 
 
 def new_steps(
@@ -92,4 +112,4 @@ async def end(
     await session.flush()
     await repo.skip_scheduled_steps(session, seq.id)
     row = transition(seq.id, to, before, to, actor=actor, at=now, automatic=automatic, note=note)
-    await repo.add_transitions(session, [row])
+    await log_transitions(session, [row])

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.closer import repository as repo
-from nexus_crm.closer.flows import end, new_steps, transition, views
+from nexus_crm.closer.flows import end, log_transitions, new_steps, transition, views
 from nexus_crm.closer.schemas import SYSTEM, SequenceOut, SequenceStatus, StartResult
 from nexus_crm.errors import Conflict, InvalidInput, NotFound
 from nexus_crm.kit.ids import uuid7
@@ -86,7 +86,7 @@ async def start_sequence(
     await repo.add(session, new_steps(seq.id, start=now, days=plan.step_days, channel=plan.channel))
     row = transition(seq.id, "started", None, "active", actor=by.actor, at=now,
                      automatic=by.automatic, note=seq.reason)  # fmt: skip
-    await repo.add_transitions(session, [row])
+    await log_transitions(session, [row])
     return StartResult(sequence=(await views(session, [seq]))[0], created=True)
 
 

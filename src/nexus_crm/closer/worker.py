@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from nexus_crm.closer import repository as repo
 from nexus_crm.closer.content import figures, render
 from nexus_crm.closer.delivery import DeliveryError, Outgoing, Sender, Undeliverable, send
-from nexus_crm.closer.flows import transition
+from nexus_crm.closer.flows import log_transitions, transition
 from nexus_crm.closer.schemas import SYSTEM
 from nexus_crm.db import run_transaction
 from nexus_crm.errors import NexusError
@@ -87,7 +87,7 @@ async def _complete_if_done(session: AsyncSession, seq: UpsellSequence, now: dat
     if seq.status == "active" and not await repo.unfinished_steps(session, seq.id):
         seq.status, seq.updated_at, seq.ended_at = "completed", now, now
         note = "every step was sent or failed"
-        await repo.add_transitions(
+        await log_transitions(
             session, [transition(seq.id, "completed", "active", "completed", actor=SYSTEM,
                                  at=now, note=note)]
         )  # fmt: skip

@@ -1,9 +1,11 @@
 """All ORM tables, imported here so that Alembic sees one metadata."""
 
 from nexus_crm.models.api_key import ApiKey
+from nexus_crm.models.audit_entry import AuditEntry
 from nexus_crm.models.base import Base
 from nexus_crm.models.customer import Customer
 from nexus_crm.models.dashboard_user import USER_ROLES, DashboardUser
+from nexus_crm.models.privacy_erasure import PrivacyErasure
 from nexus_crm.models.subscription_change import SubscriptionChange
 from nexus_crm.models.tier_limit import UsageTierLimit
 from nexus_crm.models.upsell_sequence import SEQUENCE_STATUSES, UpsellSequence
@@ -31,9 +33,11 @@ __all__ = [
     "AgentUsageDaily",
     "AgentUsageEvent",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "Customer",
     "DashboardUser",
+    "PrivacyErasure",
     "SubscriptionChange",
     "UpsellSequence",
     "UpsellSequenceEvent",

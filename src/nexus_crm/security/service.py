@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nexus_crm.audit.service import record
 from nexus_crm.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from nexus_crm.kit.time import utcnow
 from nexus_crm.models import ApiKey
@@ -15,6 +16,7 @@ from nexus_crm.security import repository
 from nexus_crm.security.scopes import Scope, grants
 
 KEY_PREFIX = "ncrm_"
+CLI_ACTOR = "system:cli"  # the actor of changes made from the command line
 
 
 def hash_key(plaintext: str) -> str:
@@ -23,9 +25,9 @@ def hash_key(plaintext: str) -> str:
 
 
 async def create_api_key(
-    session: AsyncSession, *, name: str, scopes: Sequence[str]
+    session: AsyncSession, *, name: str, scopes: Sequence[str], actor: str = CLI_ACTOR
 ) -> tuple[ApiKey, str]:
-    """Create a key with ``scopes``; return the row and the plaintext (never stored)."""
+    """Create a key with ``scopes`` (audited); return the row and the plaintext (never stored)."""
     if not name.strip():
         raise InvalidInput("a key needs a name", field="name")
     unknown = [s for s in scopes if s not in Scope.__members__.values()]
@@ -37,7 +39,10 @@ async def create_api_key(
     row = ApiKey(
         name=name.strip(), prefix=prefix, key_hash=hash_key(plaintext), scopes=sorted(set(scopes))
     )
-    return await repository.add_key(session, row), plaintext
+    await repository.add_key(session, row)
+    details = {"name": row.name, "scopes": row.scopes}
+    await record(session, actor=actor, action="key.create", target=f"key:{prefix}", details=details)
+    return row, plaintext
 
 
 async def authenticate(session: AsyncSession, plaintext: str, needed: Scope) -> ApiKey:
@@ -55,7 +60,8 @@ async def list_api_keys(session: AsyncSession) -> Sequence[ApiKey]:
     return await repository.list_keys(session)
 
 
-async def revoke_api_key(session: AsyncSession, ident: str) -> None:
-    """Revoke a key by id or prefix; 404 if no live key matches."""
+async def revoke_api_key(session: AsyncSession, ident: str, *, actor: str = CLI_ACTOR) -> None:
+    """Revoke a key by id or prefix (audited); 404 if no live key matches."""
     if await repository.revoke(session, ident, utcnow()) == 0:
         raise NotFound(f"no live API key with id or prefix {ident!r}")
+    await record(session, actor=actor, action="key.revoke", target=f"key:{ident}")

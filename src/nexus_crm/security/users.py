@@ -1,4 +1,8 @@
-"""Dashboard users: create, list, log in (argon2id), sessions voided by logout, disable."""
+"""Dashboard users: create, list, log in (argon2id), sessions and JWTs voided by epoch, disable.
+
+Every session cookie and JWT carries the user's ``session_epoch``; bumping it (logout
+everywhere, password change, disable) voids all of them at once.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nexus_crm.audit.service import record
 from nexus_crm.errors import Conflict, InvalidInput, NotFound
 from nexus_crm.models import USER_ROLES, DashboardUser
 from nexus_crm.security import passwords
 from nexus_crm.security import user_repository as repo
 
+CLI_ACTOR = "system:cli"  # the actor of changes made from the command line
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -35,18 +41,49 @@ def check_password(password: str) -> None:
         )
 
 
-async def create_user(
-    session: AsyncSession, *, email: str, password: str, role: str
-) -> DashboardUser:
-    """Create a dashboard user; 409 if the email is taken, 422 on a bad role or password."""
-    address = normalize_email(email)
+def _check_role(role: str) -> None:
     if role not in USER_ROLES:
         raise InvalidInput(f"role must be one of: {', '.join(USER_ROLES)}", field="role")
+
+
+async def _existing(session: AsyncSession, email: str) -> DashboardUser:
+    user = await repo.get_by_email(session, normalize_email(email))
+    if user is None:
+        raise NotFound(f"no dashboard user with email {email!r}", field="email")
+    return user
+
+
+async def _audit(session: AsyncSession, actor: str, action: str, user: DashboardUser,
+                 **details: object) -> None:  # fmt: skip
+    await record(session, actor=actor, action=action, target=f"user:{user.email}", details=details)
+
+
+async def create_user(
+    session: AsyncSession, *, email: str, password: str, role: str, actor: str = CLI_ACTOR
+) -> DashboardUser:
+    """Create a dashboard user (audited); 409 if the email is taken, 422 on bad role/password."""
+    address = normalize_email(email)
+    _check_role(role)
     check_password(password)
     if await repo.get_by_email(session, address) is not None:
         raise Conflict(f"a user with email {address} already exists", field="email")
     user = DashboardUser(email=address, password_hash=passwords.hash_password(password), role=role)
-    return await repo.add_user(session, user)
+    await repo.add_user(session, user)
+    await _audit(session, actor, "user.create", user, role=role)
+    return user
+
+
+async def set_role(
+    session: AsyncSession, *, email: str, role: str, actor: str = CLI_ACTOR
+) -> DashboardUser:
+    """Change a user's role (audited; their tokens carry the new scopes at once); 404 if unknown."""
+    _check_role(role)
+    user = await _existing(session, email)
+    if user.role != role:
+        before, user.role = user.role, role
+        await session.flush()
+        await _audit(session, actor, "user.role_change", user, **{"from": before, "to": role})
+    return user
 
 
 async def list_users(session: AsyncSession) -> Sequence[DashboardUser]:
@@ -86,31 +123,34 @@ async def session_user(
 
 
 async def end_sessions(session: AsyncSession, *, user_id: uuid.UUID) -> None:
-    """Log a user out everywhere: every cookie issued so far stops working."""
+    """Log a user out everywhere (audited): every cookie and JWT issued so far stops working."""
     user = await repo.get_by_id(session, user_id)
     if user is not None:
         user.session_epoch += 1
         await session.flush()
+        await _audit(session, f"user:{user.email}", "user.logout", user)
 
 
-async def disable_user(session: AsyncSession, *, email: str, now: datetime) -> DashboardUser:
-    """Disable a user (no login, sessions end); 404 if unknown."""
-    user = await repo.get_by_email(session, normalize_email(email))
-    if user is None:
-        raise NotFound(f"no dashboard user with email {email!r}", field="email")
+async def disable_user(
+    session: AsyncSession, *, email: str, now: datetime, actor: str = CLI_ACTOR
+) -> DashboardUser:
+    """Disable a user (audited; no login; sessions and JWTs end); 404 if unknown."""
+    user = await _existing(session, email)
     user.disabled_at = user.disabled_at or now
     user.session_epoch += 1
     await session.flush()
+    await _audit(session, actor, "user.disable", user)
     return user
 
 
-async def set_password(session: AsyncSession, *, email: str, password: str) -> DashboardUser:
-    """Give a user a new password and end their sessions; 404 if unknown."""
+async def set_password(
+    session: AsyncSession, *, email: str, password: str, actor: str = CLI_ACTOR
+) -> DashboardUser:
+    """Give a user a new password (audited) and end their sessions and JWTs; 404 if unknown."""
     check_password(password)
-    user = await repo.get_by_email(session, normalize_email(email))
-    if user is None:
-        raise NotFound(f"no dashboard user with email {email!r}", field="email")
+    user = await _existing(session, email)
     user.password_hash = passwords.hash_password(password)
     user.session_epoch += 1
     await session.flush()
+    await _audit(session, actor, "user.password_change", user)
     return user

@@ -19,10 +19,10 @@ async def get_tiers(_: ReadKey, sessions: Sessions) -> list[TierOut]:
         return await service.list_tiers(session)
 
 
-@router.put("/tiers/{tier}", response_model=TierOut)
+@router.put("/tiers/{tier}", response_model=TierOut, responses={409: {"description": "rank taken"}})
 async def put_tier(
-    _: AdminKey, sessions: Sessions, data: TierIn, tier: str = Path(max_length=32)
+    key: AdminKey, sessions: Sessions, data: TierIn, tier: str = Path(max_length=32)
 ) -> TierOut:
-    """Set a tier's monthly limits, price and rank (admin scope)."""
+    """Set a tier's monthly limits, price and rank (admin scope; audited)."""
     async with transaction(sessions) as session:
-        return await service.put_tier(session, tier=tier, data=data)
+        return await service.put_tier(session, tier=tier, data=data, actor=key.actor)

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nexus_crm.audit.service import record
 from nexus_crm.errors import Conflict, InvalidInput
 from nexus_crm.kit.time import utcnow
 from nexus_crm.models import UsageTierLimit
@@ -35,15 +36,17 @@ async def list_tiers(session: AsyncSession) -> list[TierOut]:
     return [to_out(t) for t in await repo.list_tiers(session)]
 
 
-async def put_tier(session: AsyncSession, *, tier: str, data: TierIn) -> TierOut:
-    """Replace a tier's limits and price (creating the tier if new); ranks stay unique."""
+async def put_tier(session: AsyncSession, *, tier: str, data: TierIn, actor: str) -> TierOut:
+    """Replace a tier's limits and price (creating it if new; audited); ranks stay unique."""
     name = tier.strip().lower()
     if not re.fullmatch(TIER_NAME_PATTERN, name):
         raise InvalidInput("tier names are lowercase letters, digits, - and _", field="tier")
     holder = await repo.tier_with_rank(session, data.rank)
     if holder is not None and holder.tier != name:
         raise Conflict(f"rank {data.rank} belongs to tier {holder.tier!r}", field="rank")
-    row = await repo.get_tier(session, name, lock=True) or UsageTierLimit(tier=name)
+    row = await repo.get_tier(session, name, lock=True)
+    before = None if row is None else to_out(row).model_dump(mode="json")
+    row = row or UsageTierLimit(tier=name)
     row.display_name = data.display_name
     row.rank = data.rank
     row.monthly_tokens = data.monthly_tokens
@@ -51,4 +54,7 @@ async def put_tier(session: AsyncSession, *, tier: str, data: TierIn) -> TierOut
     row.monthly_price_cents = int(data.monthly_price * 100)
     row.currency = data.currency
     row.updated_at = utcnow()
-    return to_out(await repo.save_tier(session, row))
+    after = to_out(await repo.save_tier(session, row))
+    details = {"before": before, "after": after.model_dump(mode="json")}
+    await record(session, actor=actor, action="tier.update", target=f"tier:{name}", details=details)
+    return after
