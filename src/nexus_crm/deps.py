@@ -1,4 +1,4 @@
-"""FastAPI dependencies: settings, sessions, metrics and auth (API key or dashboard session)."""
+"""FastAPI dependencies: settings, sessions, metrics, auth (API key, JWT or dashboard session)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ from nexus_crm.security.principals import (
     key_principal,
     same_origin,
 )
+from nexus_crm.security.ratelimit import enforce_rate_limit
 from nexus_crm.security.scopes import Scope
-from nexus_crm.security.service import authenticate
+from nexus_crm.security.service import KEY_PREFIX, authenticate
 from nexus_crm.security.sessions import COOKIE_NAME
+from nexus_crm.security.tokens import authenticate_access
 from nexus_crm.settings import Settings
 
 API_PREFIX = "/agent-usage"
@@ -61,7 +63,7 @@ def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+        raise Unauthorized("send an API key or an access token as 'Authorization: Bearer <...>'")
     return token.strip()
 
 
@@ -79,11 +81,22 @@ async def _session_principal(request: Request, token: str, scope: Scope) -> Prin
     return principal
 
 
-def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency that admits API keys granting ``scope``, or a dashboard session that does.
+async def _bearer_principal(request: Request, token: str, scope: Scope) -> Principal:
+    """An API key (``ncrm_…``) or else a user's access JWT."""
+    async with transaction(get_sessions(request)) as session:
+        if not token.startswith(KEY_PREFIX):
+            settings = get_settings(request)
+            return await authenticate_access(session, settings=settings, token=token, needed=scope)
+        key = await authenticate(session, token, scope)
+    request.state.api_key = key
+    return key_principal(key)
 
-    A request with an ``Authorization`` header is judged by its key alone; the session
-    cookie counts only without one.
+
+def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency that admits an API key, access JWT or dashboard session granting ``scope``.
+
+    A request with an ``Authorization`` header is judged by its key or token alone; the
+    session cookie counts only without one.
     """
 
     async def _check(request: Request) -> Principal:
@@ -91,12 +104,9 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
         if cookie and "authorization" not in request.headers:
             principal = await _session_principal(request, cookie, scope)
         else:
-            token = _bearer(request)
-            async with transaction(get_sessions(request)) as session:
-                key = await authenticate(session, token, scope)
-            request.state.api_key = key
-            principal = key_principal(key)
+            principal = await _bearer_principal(request, _bearer(request), scope)
         request.state.principal = principal
+        await enforce_rate_limit(request, principal)
         return principal
 
     return _check

@@ -27,7 +27,7 @@ from nexus_crm.errors import NexusError, Unauthorized, error_response
 from nexus_crm.mcp.client import ApiConfig
 from nexus_crm.mcp.server import build_server
 from nexus_crm.security.scopes import Scope as KeyScope
-from nexus_crm.security.service import authenticate
+from nexus_crm.security.tokens import authenticate_bearer
 from nexus_crm.settings import Settings
 
 MCP_PATH = "/mcp"
@@ -47,7 +47,10 @@ class ApiKeyGate:
             return Unauthorized("send an API key as 'Authorization: Bearer <key>'")
         try:
             async with transaction(self.api.state.sessions) as session:
-                await authenticate(session, token.strip(), KeyScope.READ)
+                settings = self.api.state.settings  # an API key or a user's access JWT
+                await authenticate_bearer(
+                    session, settings=settings, token=token.strip(), needed=KeyScope.READ
+                )
         except NexusError as exc:
             return exc
         return None

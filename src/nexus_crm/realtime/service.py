@@ -22,10 +22,10 @@ from nexus_crm.realtime.kpis import KpiTicker
 from nexus_crm.realtime.postgres_bus import PostgresBus
 from nexus_crm.realtime.redis_bus import RedisBus
 from nexus_crm.realtime.schemas import UsageBatch, UsageEventOut
-from nexus_crm.security.principals import authenticate_session, key_principal, same_origin
+from nexus_crm.security.principals import authenticate_session, same_origin
 from nexus_crm.security.scopes import Scope
-from nexus_crm.security.service import authenticate
 from nexus_crm.security.sessions import COOKIE_NAME
+from nexus_crm.security.tokens import authenticate_bearer
 from nexus_crm.settings import Settings, SettingsError
 
 
@@ -99,8 +99,13 @@ async def authenticate_websocket(websocket: Handshake) -> str:
     if token is None:
         raise WebSocketRejected(4401, "send an API key: Authorization: Bearer <key> or ?api_key=")
 
-    async def check(session: AsyncSession) -> str:
-        return key_principal(await authenticate(session, token, Scope.READ)).actor
+    settings: Settings = websocket.app.state.settings
+
+    async def check(session: AsyncSession) -> str:  # an API key or a user's access JWT
+        found = await authenticate_bearer(
+            session, settings=settings, token=token, needed=Scope.READ
+        )
+        return found.actor
 
     return await _check(websocket, check)
 

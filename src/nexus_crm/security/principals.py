@@ -1,7 +1,9 @@
-"""Who calls the API: an API key or a dashboard user's session cookie, and what each may do.
+"""Who calls the API (an API key, a user's JWT or session cookie) and what each may do.
 
-A session grants by role: every role ``read``; ``admin`` and ``sales`` also ``write`` (alert
-actions). No cookie grants ``ingest`` or ``admin``: those stay with API keys.
+One permission model: a key holds scopes; a user holds the scopes of their role
+(``ROLE_SCOPES``, docs/security.md). A JWT (``Authorization: Bearer``, sent only by code that
+holds it) grants the role's scopes in full; a session cookie, which a browser sends on its
+own, is capped at ``read`` and ``write``: no cookie grants ``ingest`` or ``admin``.
 """
 
 from __future__ import annotations
@@ -20,12 +22,22 @@ from nexus_crm.security.scopes import Scope, grants
 from nexus_crm.security.sessions import read_session
 
 ROLE_SCOPES: dict[str, frozenset[Scope]] = {
-    "admin": frozenset({Scope.READ, Scope.WRITE}),
+    "admin": frozenset({Scope.READ, Scope.WRITE, Scope.ADMIN}),  # admin implies ingest too
     "sales": frozenset({Scope.READ, Scope.WRITE}),
     "analyst": frozenset({Scope.READ}),
 }
 SESSION_SCOPES = frozenset({Scope.READ, Scope.WRITE})  # the most any cookie can grant
 _AGAIN = "log in again, or send 'Authorization: Bearer <key>'"
+
+
+def scopes_for_role(role: str) -> frozenset[Scope]:
+    """The scopes a user with ``role`` holds (with a JWT); none for an unknown role."""
+    return ROLE_SCOPES.get(role, frozenset())
+
+
+def session_scopes_for_role(role: str) -> frozenset[Scope]:
+    """The scopes a dashboard session cookie of ``role`` grants (capped at read, write)."""
+    return scopes_for_role(role) & SESSION_SCOPES
 
 
 @dataclass(frozen=True)
@@ -55,7 +67,7 @@ async def authenticate_session(
         raise Forbidden(
             f"a dashboard session never grants the {needed.value!r} scope: use an API key"
         )
-    if not grants(set(ROLE_SCOPES.get(user.role, ())), needed):
+    if not grants(set(session_scopes_for_role(user.role)), needed):
         raise Forbidden(f"the {user.role!r} role lacks the {needed.value!r} scope")
     return Principal(actor=f"user:{user.email}", via_session=True)
 
