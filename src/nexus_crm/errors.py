@@ -51,6 +51,10 @@ class NexusError(Exception):
         """The JSON body of this error."""
         return {"error": self.code, "detail": self.detail, **self.extra}
 
+    def headers(self) -> dict[str, str] | None:
+        """Response headers this error asks for (a 401 asks for a bearer credential)."""
+        return {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+
 
 class InvalidInput(NexusError):
     """Input that parses but breaks a rule (422)."""
@@ -101,20 +105,26 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _field_of(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+def nexus_response(exc: NexusError) -> JSONResponse:
+    """Render an expected failure (also for middleware, which runs outside the handlers)."""
+    return error_response(exc.status, exc.body(), exc.headers())
+
+
+def _field_of(error: Any) -> str:
+    if error.get("type") == "json_invalid":  # loc is ("body", <character offset>)
+        return "body"
+    parts = [str(p) for p in error["loc"] if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
 
 
 def validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
     """Turn pydantic/FastAPI error dicts into ``[{"field", "message"}]``."""
-    return [{"field": _field_of(tuple(e["loc"])), "message": e["msg"]} for e in errors]
+    return [{"field": _field_of(e), "message": e["msg"]} for e in errors]
 
 
 async def _nexus_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NexusError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return error_response(exc.status, exc.body(), headers)
+    return nexus_response(exc)
 
 
 async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -127,8 +137,16 @@ async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, body)
 
 
+# FastAPI's answer to a JSON body it cannot even decode (invalid UTF-8): a 400 without a
+# field. It is bad input like malformed JSON (422, field "body"), so it answers the same.
+UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == UNPARSABLE_BODY:
+        body = {"error": "validation_error", "detail": "body is not valid UTF-8 JSON"}
+        return error_response(422, {**body, "field": "body"})
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error_response(
         exc.status_code, {"error": code, "detail": str(exc.detail)}, dict(exc.headers or {})
@@ -166,3 +184,18 @@ class Conflict(NexusError):
 
     status = 409
     code = "conflict"
+
+
+class TooManyRequests(NexusError):
+    """A rate limit exceeded (429); ``Retry-After`` says when to try again."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str] | None:
+        """``Retry-After`` in whole seconds."""
+        return {"Retry-After": str(self.retry_after)}

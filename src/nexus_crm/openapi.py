@@ -12,6 +12,12 @@ from nexus_crm.errors import ErrorBody
 from nexus_crm.security.sessions import COOKIE_NAME
 
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
+RATE_LIMITED = {"description": "over a rate limit: retry after Retry-After seconds"}
+UNAUTHORIZED = {"description": "missing, invalid, expired or revoked credentials"}
+FORBIDDEN = {"description": "the credential lacks the scope this operation needs"}
+TOO_LARGE = {
+    "description": "the body is larger than the limit (MAX_BODY_BYTES, 1 MiB for API bodies)"
+}
 
 
 class NexusAPI(FastAPI):
@@ -32,13 +38,27 @@ class NexusAPI(FastAPI):
                 models.update(js.pop("$defs", {}))
                 models[model.__name__] = js
             components["securitySchemes"] = {
-                "apiKey": {"type": "http", "scheme": "bearer"},
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API key (ncrm_…) or a JWT (POST /agent-usage/auth/token)",
+                },
                 "dashboardSession": {"type": "apiKey", "in": "cookie", "name": COOKIE_NAME},
             }
             schema["security"] = [{"apiKey": []}, {"dashboardSession": []}]
             _use_error_body(schema)
             self.openapi_schema = schema
         return self.openapi_schema
+
+
+def _document_guards(op: dict[str, Any]) -> None:
+    """The answers of the guards in front of every route: auth (401/403) and body size (413)."""
+    responses = op.setdefault("responses", {})
+    if op.get("security") != []:
+        responses.setdefault("401", UNAUTHORIZED)
+        responses.setdefault("403", FORBIDDEN)
+    if "requestBody" in op:
+        responses.setdefault("413", TOO_LARGE)
 
 
 def _use_error_body(schema: dict[str, Any]) -> None:
@@ -51,6 +71,9 @@ def _use_error_body(schema: dict[str, Any]) -> None:
         for op in operations.values():
             if path in PUBLIC_PATHS:
                 op["security"] = []
+            else:  # every other request counts against a rate limit (docs/security.md)
+                op.setdefault("responses", {}).setdefault("429", RATE_LIMITED)
+            _document_guards(op)
             for status, response in op.get("responses", {}).items():
                 if status[0] in "45":
                     response["content"] = {"application/json": {"schema": ref}}

@@ -12,6 +12,7 @@ from nexus_crm.db import run_transaction
 from nexus_crm.deps import API_PREFIX, Alerts, AppMetrics, AppSettings, Sessions
 from nexus_crm.errors import NexusError, PayloadTooLarge
 from nexus_crm.ingest import service
+from nexus_crm.ingest.payloads import check_events_payload, secret_id
 from nexus_crm.ingest.schemas import (
     EventBatchIn,
     IngestResult,
@@ -22,10 +23,20 @@ from nexus_crm.ingest.schemas import (
 from nexus_crm.kit.time import utcnow
 from nexus_crm.realtime.bus import Bus
 from nexus_crm.realtime.service import usage_message
-from nexus_crm.security.signatures import verify
+from nexus_crm.security.payloads import check_json_depth
+from nexus_crm.security.ratelimit import hit_client_ip, limiter_of
+from nexus_crm.security.signatures import verify_signer
 from nexus_crm.settings import Settings
 
 router = APIRouter(prefix=API_PREFIX, tags=["ingest"])
+# Limited per signing secret, not per client address (GENESIS sends from few addresses).
+WEBHOOK_PATHS = frozenset({f"{API_PREFIX}/events", f"{API_PREFIX}/subscriptions"})
+WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "bad signature"},
+    413: {},
+    422: {},
+    429: {"description": "over the signing secret's rate limit"},
+}
 # Webhook bodies are read as bytes (the signature covers the exact bytes), so FastAPI does not
 # see their models; the app adds these to the OpenAPI components.
 DOCUMENTED_BODIES = (UsageEventIn, EventBatchIn, SubscriptionIn)
@@ -59,18 +70,33 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _signed_json(request: Request, settings: Settings) -> tuple[str, Any]:
-    """Size-check, verify and decode a webhook; return its webhook-id and JSON."""
-    body = await _read_body(request, settings.max_body_bytes)
-    msg_id = verify(request.headers, body, settings.webhook_keys, now=utcnow(),
-                    tolerance_s=settings.webhook_tolerance_seconds)  # fmt: skip
-    return msg_id, service.parse_json(body)
+async def _verified(request: Request, settings: Settings) -> tuple[bytes, str, int]:
+    """The body, webhook-id and signing key's index; a failure counts against the address."""
+    try:
+        body = await _read_body(request, settings.max_body_bytes)
+        msg_id, signer = verify_signer(request.headers, body, settings.webhook_keys, now=utcnow(),
+                                       tolerance_s=settings.webhook_tolerance_seconds)  # fmt: skip
+    except NexusError:
+        await hit_client_ip(request)  # brute force: refused (429) once over the address's limit
+        raise
+    return body, msg_id, signer
+
+
+async def _signed_json(request: Request, settings: Settings, *, events: bool) -> tuple[str, Any]:
+    """Size-check, verify, decode and rate-limit a webhook; return its webhook-id and JSON."""
+    body, msg_id, signer = await _verified(request, settings)
+    payload = service.parse_json(body)
+    check_json_depth(body, settings.max_json_depth)
+    cost = check_events_payload(payload, body_bytes=len(body), settings=settings) if events else 1
+    secret = secret_id(settings.webhook_keys[signer])
+    await limiter_of(request.scope).hit("webhook", secret, cost=cost)
+    return msg_id, payload
 
 
 async def _ingest(
     request: Request, settings: Settings, sessions: Sessions, alerts: Alerts
 ) -> IngestResult:
-    msg_id, payload = await _signed_json(request, settings)
+    msg_id, payload = await _signed_json(request, settings, events=True)
     work = partial(service.ingest_payload, payload=payload, webhook_id=msg_id,
                    settings=settings, received_at=utcnow())  # fmt: skip
     outcome = await run_transaction(sessions, work)
@@ -85,8 +111,9 @@ async def _ingest(
 @router.post(
     "/events",
     response_model=IngestResult,
+    response_model_exclude_none=True,
     openapi_extra={**SIGNED, **_body_doc(UsageEventIn, EventBatchIn)},
-    responses={401: {"description": "bad signature"}, 413: {}, 422: {}},
+    responses=WEBHOOK_RESPONSES,
 )
 async def post_events(
     request: Request, settings: AppSettings, sessions: Sessions, metrics: AppMetrics,
@@ -100,20 +127,22 @@ async def post_events(
         raise
     metrics.events_accepted.inc(result.accepted)
     metrics.events_duplicate.inc(result.duplicates)
+    metrics.events_suppressed.inc(result.suppressed or 0)
     return result
 
 
 @router.post(
     "/subscriptions",
     response_model=SubscriptionResult,
+    response_model_exclude_none=True,
     openapi_extra={**SIGNED, **_body_doc(SubscriptionIn)},
-    responses={401: {"description": "bad signature"}, 413: {}, 422: {}},
+    responses=WEBHOOK_RESPONSES,
 )
 async def post_subscription(
     request: Request, settings: AppSettings, sessions: Sessions, alerts: Alerts
 ) -> SubscriptionResult:
     """Record a customer's subscription tier and status as GENESIS reports it."""
-    _, payload = await _signed_json(request, settings)
+    _, payload = await _signed_json(request, settings, events=False)
     work = partial(service.record_subscription, payload=payload, settings=settings,
                    received_at=utcnow())  # fmt: skip
     result, changes = await run_transaction(sessions, work)

@@ -22,10 +22,21 @@ class Metrics:
             "Usage events already stored (same event_id)",
             registry=self.registry,
         )
+        self.events_suppressed = Counter(
+            "nexus_events_suppressed",
+            "Usage events answered but not stored: their customer was erased",
+            registry=self.registry,
+        )
         self.events_rejected = Counter(
             "nexus_events_rejected",
             "Webhook requests rejected, by reason",
             ["reason"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "nexus_rate_limited",
+            "Requests refused with 429, by the limit exceeded (key, user, ip, webhook)",
+            ["kind"],
             registry=self.registry,
         )
         self.request_latency = Histogram(
@@ -35,6 +46,10 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+
+    def count_rate_limited(self, kind: str) -> None:
+        """Count a request refused by a rate limit of ``kind``."""
+        self.rate_limited.labels(kind).inc()
 
 
 class LatencyMiddleware:

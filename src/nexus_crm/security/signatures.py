@@ -55,11 +55,24 @@ def verify(
     tolerance_s: int = 300,
 ) -> str:
     """Check the signature against every key (rotation); return the ``webhook-id``."""
+    return verify_signer(headers, body, keys, now=now, tolerance_s=tolerance_s)[0]
+
+
+def verify_signer(
+    headers: Mapping[str, str],
+    body: bytes,
+    keys: Sequence[bytes],
+    *,
+    now: datetime,
+    tolerance_s: int = 300,
+) -> tuple[str, int]:
+    """As :func:`verify`; also which of ``keys`` (its index) signed the message."""
     msg_id = _header(headers, HEADER_ID)
     ts = _timestamp(_header(headers, HEADER_TIMESTAMP), now, tolerance_s)
     offered = _header(headers, HEADER_SIGNATURE).split()
-    expected = {sign(key, msg_id, ts, body) for key in keys}
+    expected = [sign(key, msg_id, ts, body) for key in keys]
     for candidate in offered:
-        if any(hmac.compare_digest(candidate, e) for e in expected):
-            return msg_id
+        for index, signature in enumerate(expected):
+            if hmac.compare_digest(candidate, signature):
+                return msg_id, index
     raise Unauthorized("no valid signature for this body", field=HEADER_SIGNATURE)
