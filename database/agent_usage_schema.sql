@@ -1,10 +1,10 @@
 -- =============================================================================
--- NexusCRM agent-usage schema for PostgreSQL (hand-written mirror of Alembic 0001-0004)
+-- NexusCRM agent-usage schema for PostgreSQL (hand-written mirror of Alembic 0001-0007)
 -- =============================================================================
 --
 -- What this is
 --   The schema that `nexus-crm db upgrade` creates on PostgreSQL (Alembic revisions
---   0001 to 0004, src/nexus_crm/migrations/versions/), written out as
+--   0001 to 0007, src/nexus_crm/migrations/versions/), written out as
 --   plain SQL for people who bootstrap a database by hand or in Supabase's SQL
 --   editor, plus the SQL functions (not in the migration)
 --   calculate_usage_percentage(), "how much of their plan has this customer
@@ -24,7 +24,8 @@
 -- Idempotent
 --   Everything is IF NOT EXISTS / OR REPLACE / ON CONFLICT DO NOTHING, and the
 --   whole file is one transaction: running it again, or on a database already
---   migrated by Alembic, changes nothing except (re)creating the functions. It never
+--   migrated by Alembic, changes nothing except (re)creating the functions, the
+--   view and the policies of the Row Level Security section (at the end). It never
 --   alters an existing table beyond adding the columns a later migration added
 --   (ADD COLUMN IF NOT EXISTS), so that a database bootstrapped by an older copy of
 --   this file is brought to the current revision; a table that exists with another
@@ -33,12 +34,10 @@
 -- Supabase note
 --   Supabase exposes tables and functions of `public` through its Data API to the
 --   `anon` and `authenticated` roles unless Row Level Security is enabled or the
---   grants are revoked. These tables hold customers' usage and API-key hashes; the
---   NexusCRM service is their only intended client. Lock them down (e.g.
---   `ALTER TABLE ... ENABLE ROW LEVEL SECURITY` with no policies, and
---   `REVOKE EXECUTE ON FUNCTION calculate_usage_percentage FROM anon, authenticated`)
---   unless you mean to expose them. This file does not do it for you, so that it
---   creates exactly what the migration creates.
+--   grants are revoked. The last section of this file (not in the migrations) does
+--   it: RLS on every table, service_role full access, authenticated reads
+--   non-personal analytics only, anon nothing (tests/security/test_rls.py). It
+--   creates those three roles when they are missing (plain PostgreSQL).
 -- =============================================================================
 
 BEGIN;
@@ -320,7 +319,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
 -- -----------------------------------------------------------------------------
 -- dashboard_users (revision 0003): people who log in to the dashboard. Only an
 -- argon2id hash of the password is stored; role is admin, analyst or sales;
--- session_epoch grows on logout and voids every older session cookie.
+-- session_epoch grows on logout and voids every older session cookie (and JWT);
+-- token_generation (revision 0006) moves on with every JWT login or refresh, so a
+-- refresh token works once.
 -- -----------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS dashboard_users (
     id              uuid             NOT NULL,
@@ -331,9 +332,12 @@ CREATE TABLE IF NOT EXISTS dashboard_users (
     created_at      timestamptz      NOT NULL,
     last_login_at   timestamptz,
     disabled_at     timestamptz,
+    token_generation integer         NOT NULL DEFAULT 0,
     CONSTRAINT pk_dashboard_users PRIMARY KEY (id),
     CONSTRAINT uq_dashboard_users_email UNIQUE (email)
 );
+ALTER TABLE dashboard_users
+    ADD COLUMN IF NOT EXISTS token_generation integer NOT NULL DEFAULT 0;
 
 -- -----------------------------------------------------------------------------
 -- upsell_sequences (revision 0004): NGX_Closer upsell sequences (docs/upsell.md).
@@ -417,16 +421,62 @@ CREATE INDEX IF NOT EXISTS ix_upsell_sequence_events_sequence_id_at
     ON upsell_sequence_events (sequence_id, at);
 
 -- -----------------------------------------------------------------------------
+-- audit_log (revision 0005): the append-only record of every mutation — alert
+-- transitions, sequence actions, tier-limit edits, key and user changes, privacy
+-- exports and erasures, automatic actions — with the actor (user:<email>,
+-- key:<prefix>, system:<component>), the time, the action (area.verb), the target
+-- (kind:id), the source IP and details. A trigger refuses UPDATE and DELETE.
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS audit_log (
+    id          uuid             NOT NULL,
+    at          timestamptz      NOT NULL,
+    actor       varchar(200)     NOT NULL,
+    action      varchar(64)      NOT NULL,
+    target      varchar(300)     NOT NULL,
+    source_ip   varchar(64),
+    details     jsonb            NOT NULL,
+    CONSTRAINT pk_audit_log PRIMARY KEY (id)
+);
+CREATE INDEX IF NOT EXISTS ix_audit_log_at ON audit_log (at);
+CREATE INDEX IF NOT EXISTS ix_audit_log_actor_at ON audit_log (actor, at);
+CREATE INDEX IF NOT EXISTS ix_audit_log_action_at ON audit_log (action, at);
+
+CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only' USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+CREATE OR REPLACE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
+FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+
+-- -----------------------------------------------------------------------------
+-- privacy_erasures (revision 0007): customers erased on request (GDPR/CCPA),
+-- known only by subject_hash = HMAC-SHA256(user_id) under a key derived from
+-- SESSION_SECRET (never the id itself). Events GENESIS sends again for an erased
+-- customer are answered as suppressed and not stored until a new subscription
+-- (resubscribed_at); from then on, events that happened at or after it are stored.
+-- -----------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS privacy_erasures (
+    id               uuid             NOT NULL,
+    subject_hash     varchar(64)      NOT NULL,
+    erased_at        timestamptz      NOT NULL,
+    resubscribed_at  timestamptz,
+    CONSTRAINT pk_privacy_erasures PRIMARY KEY (id),
+    CONSTRAINT uq_privacy_erasures_subject_hash UNIQUE (subject_hash)
+);
+
+-- -----------------------------------------------------------------------------
 -- alembic_version: tells `nexus-crm db upgrade` which migration this database is
 -- at, so that a database bootstrapped by this file counts as migrated and later
 -- migrations apply on top of it.
 --
--- !! Bump '0004' below whenever a new migration is added (and add the previous
+-- !! Bump '0007' below whenever a new migration is added (and add the previous
 -- !! head to the UPDATE), and update this file with what that migration creates
 -- !! (tests/test_schema_sql.py fails until both are done).
 --
--- A database this file bootstrapped at an older revision (0001 to 0003) now has
--- what 0002 to 0004 add, so its stamp moves to '0004'. Otherwise the row is
+-- A database this file bootstrapped at an older revision (0001 to 0006) now has
+-- what 0002 to 0007 add, so its stamp moves to '0007'. Otherwise the row is
 -- only written into an empty table: a database already stamped (by Alembic, perhaps at a newer
 -- revision) keeps its revision. A second row would make Alembic see two heads.
 -- -----------------------------------------------------------------------------
@@ -434,10 +484,10 @@ CREATE TABLE IF NOT EXISTS alembic_version (
     version_num varchar(32) NOT NULL,
     CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
-UPDATE alembic_version SET version_num = '0004'
-    WHERE version_num IN ('0001', '0002', '0003');
+UPDATE alembic_version SET version_num = '0007'
+    WHERE version_num IN ('0001', '0002', '0003', '0004', '0005', '0006');
 INSERT INTO alembic_version (version_num)
-SELECT '0004'
+SELECT '0007'
 WHERE NOT EXISTS (SELECT 1 FROM alembic_version)
 ON CONFLICT DO NOTHING;
 
@@ -734,5 +784,183 @@ COMMENT ON FUNCTION detect_usage_anomalies(date, integer, integer, double precis
 'p_method (plain, robust, both; agents'' series by p_global_method). Same rows as '
 'nexus_crm.analytics.anomalies.detect_anomalies. '
 'Example: SELECT * FROM detect_usage_anomalies(current_date - 1);';
+
+-- =============================================================================
+-- Row Level Security for Supabase (not in the migrations; tests/security/test_rls.py)
+-- =============================================================================
+--
+-- Supabase's Data API (PostgREST) reaches the database as three roles: `anon`
+-- (no login), `authenticated` (a logged-in Supabase user) and `service_role`
+-- (a trusted backend). The promise:
+--
+--   service_role   full access to every table, by policies rather than BYPASSRLS,
+--                  so it holds where the role lacks that flag too (audit_log stays
+--                  append-only: its trigger refuses UPDATE and DELETE to everyone);
+--   authenticated  SELECT on non-personal analytics only, and nothing else;
+--   anon           nothing.
+--
+-- Non-personal analytics are data with no customer identifier in them:
+--   usage_tier_limits           the plans' limits and prices;
+--   agent_usage_hourly          hour x agent totals over all customers;
+--   agent_usage_by_agent_daily  (a view, below) day x agent totals over all
+--                               customers, from agent_usage_daily without user_id.
+-- agent_usage_daily itself is personal: its user_id is a pseudonymous identifier
+-- of a GENESIS customer, and pseudonymous data is personal data under the GDPR
+-- (Recital 26); joined with customers it names a person. Everything else is
+-- personal or secret too (emails and names, raw events with session ids and
+-- metadata, alerts and their history, upsell sequences, steps and messages, API
+-- key hashes, dashboard users' password hashes, the audit trail, privacy records)
+-- or internal (alembic_version): service_role only.
+--
+-- How it is kept
+--   * Every table of this file is in exactly one of the two lists below; a table
+--     gets RLS enabled, no privilege for PUBLIC, anon or authenticated, ALL for
+--     service_role and the policy service_role_all; a table of the analytics list
+--     also gets SELECT and the policy authenticated_read for authenticated.
+--     anon has no policy anywhere: with RLS enabled, no policy means no row.
+--     ** A new table goes into one of the lists in the same change that adds it
+--     ** to this file (tests/security/test_rls.py fails until it does). A listed
+--     ** table that the file does not create (yet) is skipped.
+--   * Only the tables listed are touched: other tables of a shared schema keep
+--     their own grants and policies.
+--   * The policies do not filter rows (USING true): no NexusCRM table maps a row
+--     to a Supabase user (auth.uid()), so a role sees all rows of a table or none.
+--     RLS keeps "none" true even after a GRANT given by mistake.
+--   * The NexusCRM service connects as the tables' owner (DATABASE_URL) and is
+--     not subject to RLS (not FORCEd); apply this file as that owner.
+--   * Default privileges: tables, sequences and functions this role creates
+--     later in the schema (e.g. by a future `nexus-crm db upgrade`, which does not
+--     enable RLS) grant nothing to anon and authenticated, and ALL to
+--     service_role. (EXECUTE on new functions still comes from PUBLIC's global
+--     default, which a per-schema rule cannot remove; functions here are invoker's
+--     rights, so they can read no more than their caller.)
+--   * The SQL functions read customers' data: EXECUTE for service_role only.
+-- Idempotent: roles are created only when missing, policies are dropped and
+-- created again, grants and revokes repeat to the same result.
+-- -----------------------------------------------------------------------------
+
+-- Plain PostgreSQL has no Supabase roles; Supabase has them (then nothing happens).
+-- Roles belong to the whole cluster, so a concurrent run in another database may
+-- create one first: that is not an error.
+DO $roles$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
+            BEGIN
+                EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', r);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            END;
+        END IF;
+    END LOOP;
+END
+$roles$;
+
+-- Day x agent totals over all customers: agent_usage_daily without user_id.
+-- A plain (definer's rights) view on purpose: it reads agent_usage_daily with
+-- its owner's rights, so authenticated sees the totals and never the rows.
+-- customers = how many customers used the agent that day. A migration that
+-- changes a column read here must drop and re-create the view.
+CREATE OR REPLACE VIEW agent_usage_by_agent_daily AS
+SELECT d.day,
+       d.agent_id,
+       count(*)::bigint                     AS customers,
+       sum(d.interactions)::bigint          AS interactions,
+       sum(d.tokens)::bigint                AS tokens,
+       sum(d.response_time_sum_ms)::bigint  AS response_time_sum_ms,
+       max(d.response_time_max_ms)          AS response_time_max_ms
+  FROM agent_usage_daily AS d
+ GROUP BY d.day, d.agent_id;
+
+COMMENT ON VIEW agent_usage_by_agent_daily IS
+'Day x agent usage totals over all customers (no user_id): what the Supabase role '
+'authenticated may read of agent_usage_daily. customers = distinct customers that day.';
+
+DO $rls$
+DECLARE
+    -- SELECT for authenticated: no customer identifier in these.
+    analytics text[] := ARRAY[
+        'usage_tier_limits',
+        'agent_usage_hourly'
+    ];
+    -- service_role only: personal data, secrets, internals.
+    private text[] := ARRAY[
+        'agent_usage_events',
+        'agent_usage_daily',
+        'usage_alerts',
+        'usage_alert_events',
+        'customers',
+        'subscription_changes',
+        'api_keys',
+        'dashboard_users',
+        'upsell_sequences',
+        'upsell_steps',
+        'upsell_sequence_events',
+        'audit_log',
+        'privacy_erasures',
+        'alembic_version'
+    ];
+    -- The functions above: invoker's rights, results about customers.
+    functions text[] := ARRAY[
+        'calculate_usage_percentage(text, timestamptz, text)',
+        'detect_usage_anomalies(date, integer, integer, double precision, '
+            || 'double precision, text, text)'
+    ];
+    s text := current_schema();
+    t text;
+    f text;
+BEGIN
+    FOREACH t IN ARRAY analytics || private LOOP
+        CONTINUE WHEN to_regclass(format('%I.%I', s, t)) IS NULL;  -- not in this file yet
+        EXECUTE format('ALTER TABLE %I.%I ENABLE ROW LEVEL SECURITY', s, t);
+        EXECUTE format('REVOKE ALL ON TABLE %I.%I FROM PUBLIC, anon, authenticated', s, t);
+        EXECUTE format('GRANT ALL ON TABLE %I.%I TO service_role', s, t);
+        EXECUTE format('DROP POLICY IF EXISTS service_role_all ON %I.%I', s, t);
+        EXECUTE format('CREATE POLICY service_role_all ON %I.%I AS PERMISSIVE FOR ALL '
+                       'TO service_role USING (true) WITH CHECK (true)', s, t);
+        EXECUTE format('DROP POLICY IF EXISTS authenticated_read ON %I.%I', s, t);
+    END LOOP;
+    FOREACH t IN ARRAY analytics LOOP
+        CONTINUE WHEN to_regclass(format('%I.%I', s, t)) IS NULL;
+        EXECUTE format('GRANT SELECT ON TABLE %I.%I TO authenticated', s, t);
+        EXECUTE format('CREATE POLICY authenticated_read ON %I.%I AS PERMISSIVE FOR SELECT '
+                       'TO authenticated USING (true)', s, t);
+    END LOOP;
+
+    EXECUTE format('REVOKE ALL ON TABLE %I.agent_usage_by_agent_daily '
+                   'FROM PUBLIC, anon, authenticated', s);
+    EXECUTE format('GRANT SELECT ON TABLE %I.agent_usage_by_agent_daily '
+                   'TO authenticated, service_role', s);
+
+    FOREACH f IN ARRAY functions LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %I.%s FROM PUBLIC, anon, authenticated', s, f);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %I.%s TO service_role', s, f);
+    END LOOP;
+
+    -- USAGE on the schema, where it is missing (a schema other than public).
+    IF NOT has_schema_privilege('authenticated', s, 'USAGE') THEN
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO authenticated', s);
+    END IF;
+    IF NOT has_schema_privilege('service_role', s, 'USAGE') THEN
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO service_role', s);
+    END IF;
+
+    -- Objects created later by this role in this schema.
+    EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I '
+                   'REVOKE ALL ON TABLES FROM anon, authenticated', s);
+    EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I '
+                   'REVOKE ALL ON SEQUENCES FROM anon, authenticated', s);
+    EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I '
+                   'REVOKE ALL ON FUNCTIONS FROM anon, authenticated', s);
+    EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I '
+                   'GRANT ALL ON TABLES TO service_role', s);
+    EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I '
+                   'GRANT ALL ON SEQUENCES TO service_role', s);
+    EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I '
+                   'GRANT EXECUTE ON FUNCTIONS TO service_role', s);
+END
+$rls$;
 
 COMMIT;

@@ -30,11 +30,14 @@ D = agent_usage_daily.c
 async def customers_with_tiers(
     session: AsyncSession, user_ids: Sequence[str]
 ) -> list[tuple[Customer, UsageTierLimit | None]]:
-    """Customers among ``user_ids`` with their tier's limits (None: tier not configured)."""
+    """Customers among ``user_ids`` with their tier's limits (None: tier not configured).
+
+    Erased customers' anonymous rows (status ``erased``, docs/security.md) are left out.
+    """
     stmt = (
         select(Customer, UsageTierLimit)
         .outerjoin(UsageTierLimit, UsageTierLimit.tier == Customer.tier)
-        .where(Customer.user_id.in_(list(user_ids)))
+        .where(Customer.user_id.in_(list(user_ids)), Customer.status != "erased")
     )
     return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
 

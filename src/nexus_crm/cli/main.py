@@ -14,6 +14,7 @@ from nexus_crm.cli import (
     imports,
     keys,
     mcp,
+    privacy,
     serve,
     simulate,
     upsell,
@@ -39,6 +40,7 @@ app.add_typer(genesis.app, name="genesis")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(churn.app, name="churn")
 app.add_typer(upsell.app, name="upsell")
+app.add_typer(privacy.app, name="privacy")
 
 
 def main() -> None:

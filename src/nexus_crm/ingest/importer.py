@@ -5,7 +5,8 @@ its number and reason and the others are imported. Valid events are stored in ba
 ``ingest_events`` (the same dedupe, daily aggregates and tier tracking as the webhook), one
 transaction per batch: a million events cannot wait for one commit, and a re-run is safe
 because every event has an id (derived from its content when the file gives none) and a
-subscription update records only real changes.
+subscription update records only real changes. Erased customers' lines are suppressed by the
+webhook's rule (events and subscription updates alike; docs/security.md).
 """
 
 from __future__ import annotations
@@ -25,8 +26,14 @@ from nexus_crm.db import run_transaction
 from nexus_crm.ingest.flows import apply_subscription
 from nexus_crm.ingest.readers import Problem, Record, spec_of
 from nexus_crm.ingest.schemas import IngestResult, SubscriptionIn, SubscriptionResult, UsageEventIn
-from nexus_crm.ingest.service import event_rows, ingest_events, validation_context
+from nexus_crm.ingest.service import (
+    event_rows,
+    ingest_events,
+    store_subscription,
+    validation_context,
+)
 from nexus_crm.kit.time import utcnow
+from nexus_crm.privacy.service import erasure_key
 from nexus_crm.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -61,14 +68,16 @@ class ImportCounts:
     unchanged: int = 0
     rejected: int = 0
     blank: int = 0
+    suppressed: int = 0  # valid lines of erased customers, not stored (docs/security.md)
 
     def summary(self) -> dict[str, int]:
         """Counts under the kind's own names: imported/duplicates or changed/unchanged."""
         stored, unchanged = (
             ("imported", "duplicates") if self.kind == "events" else ("changed", "unchanged")
         )
-        return {"read": self.read, stored: self.stored, unchanged: self.unchanged,
-                "rejected": self.rejected, "blank": self.blank}  # fmt: skip
+        counts = {"read": self.read, stored: self.stored, unchanged: self.unchanged,
+                  "rejected": self.rejected, "blank": self.blank}  # fmt: skip
+        return counts | ({"suppressed": self.suppressed} if self.suppressed else {})
 
 
 @dataclass(frozen=True)
@@ -150,15 +159,24 @@ async def store_events(
             ev.event_id = derived_event_id(ev)
     rows = event_rows(events, webhook_id="import", batch=True, received_at=now, tz=settings.tz)
     policy = AlertPolicy.from_settings(settings)
-    return (await ingest_events(session, rows=rows, received_at=now, policy=policy)).result
+    key = erasure_key(settings)  # erased customers stay erased (suppressed)
+    return (await ingest_events(session, rows=rows, received_at=now, policy=policy,
+                                erasure_key=key)).result  # fmt: skip
 
 
 async def store_subscriptions(
-    session: AsyncSession, *, subscriptions: list[SubscriptionIn]
+    session: AsyncSession, *, subscriptions: list[SubscriptionIn], settings: Settings | None = None
 ) -> list[SubscriptionResult]:
-    """Apply subscription updates in file order in the caller's transaction."""
+    """Apply subscription updates in file order in the caller's transaction.
+
+    With ``settings``, as the webhook does: updates of erased customers are suppressed.
+    """
     now = utcnow()
-    return [await apply_subscription(session, sub, received_at=now) for sub in subscriptions]
+    if settings is None:
+        return [await apply_subscription(session, sub, received_at=now) for sub in subscriptions]
+    key, days = erasure_key(settings), settings.conversion_follow_up_days
+    return [await store_subscription(session, sub, received_at=now, key=key, follow_up_days=days)
+            for sub in subscriptions]  # fmt: skip
 
 
 async def _context(
@@ -181,6 +199,7 @@ async def import_events(
         result = await run_transaction(sessions, work)
         counts.stored += result.accepted
         counts.unchanged += result.duplicates
+        counts.suppressed += result.suppressed or 0
     hooks.on_progress(counts)
     return counts
 
@@ -195,9 +214,10 @@ async def import_subscriptions(
     context = await _context(sessions, settings)
     check = partial(validate_record, model=SubscriptionIn, context=context)
     for batch in valid_batches(records, counts, hooks, batch_size, check):
-        work = partial(store_subscriptions, subscriptions=batch)
+        work = partial(store_subscriptions, subscriptions=batch, settings=settings)
         results = await run_transaction(sessions, work)
         counts.stored += sum(r.changed for r in results)
-        counts.unchanged += sum(not r.changed for r in results)
+        counts.suppressed += sum(r.suppressed is not None for r in results)
+        counts.unchanged += sum(not r.changed and r.suppressed is None for r in results)
     hooks.on_progress(counts)
     return counts

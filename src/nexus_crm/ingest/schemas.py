@@ -17,6 +17,8 @@ from pydantic import (
     field_validator,
 )
 
+from nexus_crm.privacy.schemas import ERASED_PREFIX, SUPPRESSED_REASON
+
 # Control characters (NUL above all: PostgreSQL cannot store it) are refused in text fields.
 CONTROL_FREE = r"^[^\x00-\x1f\x7f]+$"
 EMAIL = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
@@ -50,6 +52,26 @@ def _check_timestamp(value: datetime | None, info: ValidationInfo) -> datetime |
     return value
 
 
+def _check_age(value: datetime | None, info: ValidationInfo) -> datetime | None:
+    """Refuse events older than the raw-event retention window (their dedupe is gone)."""
+    days: int = (info.context or {}).get("retention_days", 0)
+    if value is None or days <= 0:
+        return value
+    now: datetime = (info.context or {}).get("now") or datetime.now(UTC)
+    if value < now - timedelta(days=days):
+        raise ValueError(
+            f"timestamp is older than the raw-event retention window ({days} days, "
+            "RAW_EVENT_RETENTION_DAYS): such an event could not be deduplicated"
+        )
+    return value
+
+
+def _check_user_id(value: str) -> str:
+    if value.startswith(ERASED_PREFIX):
+        raise ValueError(f"user ids starting with {ERASED_PREFIX!r} are reserved")
+    return value
+
+
 class UsageEventIn(BaseModel):
     """One agent interaction reported by GENESIS (the seed's ``track_agent_usage``)."""
 
@@ -67,6 +89,8 @@ class UsageEventIn(BaseModel):
 
     _tier = field_validator("subscription_tier")(_check_tier)
     _ts = field_validator("timestamp")(_check_timestamp)
+    _age = field_validator("timestamp")(_check_age)
+    _user = field_validator("user_id")(_check_user_id)
 
     @field_validator("agent_id")
     @classmethod
@@ -106,11 +130,24 @@ class EventBatchIn(BaseModel):
 EVENT_LIST = TypeAdapter(list[UsageEventIn])
 
 
+class SuppressedEvent(BaseModel):
+    """An event answered but not stored (docs/security.md: erased customers)."""
+
+    event_id: str
+    reason: str = Field(examples=[SUPPRESSED_REASON])
+
+
 class IngestResult(BaseModel):
     """What happened to a webhook's events."""
 
     accepted: int = Field(description="events stored by this request")
     duplicates: int = Field(description="events already stored earlier (same event_id)")
+    suppressed: int | None = Field(
+        None, description="events not stored because their customer was erased (absent: 0)"
+    )
+    suppressed_events: list[SuppressedEvent] | None = Field(
+        None, description="which events were suppressed and why (absent when none)"
+    )
 
 
 class SubscriptionIn(BaseModel):
@@ -128,6 +165,7 @@ class SubscriptionIn(BaseModel):
 
     _tier = field_validator("tier")(_check_tier)
     _ts = field_validator("timestamp")(_check_timestamp)
+    _user = field_validator("user_id")(_check_user_id)
 
     @field_validator("status", mode="before")
     @classmethod
@@ -142,3 +180,6 @@ class SubscriptionResult(BaseModel):
     tier: str
     status: str
     changed: bool = Field(description="whether this update recorded a tier or status change")
+    suppressed: str | None = Field(
+        None, description="why the update was not stored (the customer was erased); else absent"
+    )

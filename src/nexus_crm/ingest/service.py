@@ -25,12 +25,15 @@ from nexus_crm.ingest.schemas import (
     IngestResult,
     SubscriptionIn,
     SubscriptionResult,
+    SuppressedEvent,
     UsageEventIn,
 )
 from nexus_crm.kit.histogram import bucket_index
 from nexus_crm.kit.ids import uuid7
 from nexus_crm.kit.time import local_day, utc_hour
 from nexus_crm.models import RESPONSE_TIME_BOUNDS_MS, RESPONSE_TIME_BUCKETS
+from nexus_crm.privacy.schemas import SUPPRESSED_REASON
+from nexus_crm.privacy.service import admit_subscription, erasure_key, suppress_erased
 from nexus_crm.settings import Settings
 
 
@@ -48,7 +51,8 @@ async def validation_context(
 ) -> dict[str, Any]:
     """What validation needs to know: the configured tiers and the clock."""
     return {"tiers": await repo.known_tiers(session), "now": now,
-            "max_future_seconds": settings.max_future_seconds}  # fmt: skip
+            "max_future_seconds": settings.max_future_seconds,
+            "retention_days": settings.raw_event_retention_days}  # fmt: skip
 
 
 def parse_json(raw: bytes) -> Any:
@@ -182,11 +186,26 @@ def hourly_increments(inserted: Sequence[Row[Any]]) -> list[dict[str, Any]]:
     return [acc[k] for k in sorted(acc)]
 
 
+def _result(inserted: int, kept: int, suppressed: Sequence[Mapping[str, Any]]) -> IngestResult:
+    if not suppressed:
+        return IngestResult(accepted=inserted, duplicates=kept - inserted)
+    notes = [SuppressedEvent(event_id=str(r["event_id"]), reason=SUPPRESSED_REASON)
+             for r in suppressed]  # fmt: skip
+    return IngestResult(accepted=inserted, duplicates=kept - inserted,
+                        suppressed=len(suppressed), suppressed_events=notes)  # fmt: skip
+
+
 async def ingest_events(
     session: AsyncSession, *, rows: Sequence[Mapping[str, Any]], received_at: datetime,
-    policy: AlertPolicy, follow_up_days: int = 30,
+    policy: AlertPolicy, follow_up_days: int = 30, erasure_key: bytes | None = None,
 ) -> IngestOutcome:  # fmt: skip
-    """Store new events, add them to aggregates, track tiers, evaluate usage-limit alerts."""
+    """Store new events, add them to aggregates, track tiers, evaluate usage-limit alerts.
+
+    With ``erasure_key``, events of erased customers are answered as suppressed, not stored.
+    """
+    suppressed: list[Mapping[str, Any]] = []
+    if erasure_key is not None:
+        rows, suppressed = await suppress_erased(session, rows, erasure_key)
     inserted = await repo.insert_events(session, rows)
     await repo.add_to_daily(session, daily_increments(inserted))
     await repo.add_to_hourly(session, hourly_increments(inserted))
@@ -197,8 +216,25 @@ async def ingest_events(
     alerts = await evaluate_limit_alerts(
         session, user_ids=sorted(observations), now=received_at, policy=policy
     )
-    result = IngestResult(accepted=len(inserted), duplicates=len(rows) - len(inserted))
+    result = _result(len(inserted), len(rows), suppressed)
     return IngestOutcome(result=result, inserted=inserted, alerts=alerts)
+
+
+async def store_subscription(
+    session: AsyncSession, sub: SubscriptionIn, *, received_at: datetime, key: bytes,
+    follow_up_days: int = 30,
+) -> SubscriptionResult:  # fmt: skip
+    """Apply an update unless its customer was erased (then answered as suppressed).
+
+    The rule of the webhook and of the history import alike (``admit_subscription``).
+    """
+    at = sub.timestamp or received_at
+    if not await admit_subscription(session, user_id=sub.user_id, status=sub.status, at=at,
+                                    key=key):  # fmt: skip
+        return SubscriptionResult(user_id=sub.user_id, tier=sub.tier, status=sub.status,
+                                  changed=False, suppressed=SUPPRESSED_REASON)  # fmt: skip
+    return await apply_subscription(session, sub, received_at=received_at,
+                                    follow_up_days=follow_up_days)  # fmt: skip
 
 
 def validate_subscription(payload: Any, *, context: Mapping[str, Any]) -> SubscriptionIn:
@@ -227,7 +263,8 @@ async def ingest_payload(
                       tz=settings.tz)  # fmt: skip
     return await ingest_events(session, rows=rows, received_at=received_at,
                                policy=AlertPolicy.from_settings(settings),
-                               follow_up_days=settings.conversion_follow_up_days)  # fmt: skip
+                               follow_up_days=settings.conversion_follow_up_days,
+                               erasure_key=erasure_key(settings))  # fmt: skip
 
 
 async def record_subscription(
@@ -236,9 +273,11 @@ async def record_subscription(
     """Validate and apply a subscription webhook; re-evaluate the customer's limit alerts."""
     context = await validation_context(session, settings, received_at)
     sub = validate_subscription(payload, context=context)
-    result = await apply_subscription(
-        session, sub, received_at=received_at, follow_up_days=settings.conversion_follow_up_days
-    )
+    days = settings.conversion_follow_up_days
+    result = await store_subscription(session, sub, received_at=received_at,
+                                      key=erasure_key(settings), follow_up_days=days)  # fmt: skip
+    if result.suppressed:
+        return result, AlertChanges()
     alerts = await evaluate_limit_alerts(session, user_ids=[sub.user_id], now=received_at,
                                          policy=AlertPolicy.from_settings(settings))  # fmt: skip
     return result, alerts

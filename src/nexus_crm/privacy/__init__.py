@@ -1,0 +1,1 @@
+"""Privacy (GDPR/CCPA): export, erasure, suppression of erased customers, retention."""
