@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from nexus_crm.app import create_app
 from nexus_crm.errors import ErrorBody, NexusError
@@ -69,7 +70,31 @@ async def test_unreachable_database_is_503_with_retry_after() -> None:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            resp = await c.get("/agent-usage/tiers", headers={"Authorization": "Bearer x"})
+            unknown_key = {"Authorization": "Bearer ncrm_00000000_unknown"}
+            resp = await c.get("/agent-usage/tiers", headers=unknown_key)
     assert resp.status_code == 503
     assert resp.headers["retry-after"] == "1"
     assert resp.json()["error"] == "database_unavailable"
+
+
+class Thing(BaseModel):
+    """A JSON body for the decoding test."""
+
+    name: str
+
+
+@pytest.mark.parametrize("raw", [b'{"name": "\xff\xfe"}', b'{"name": ', b"\xc3\x28"])
+async def test_a_body_that_does_not_decode_is_422_naming_the_body(raw: bytes) -> None:
+    """Invalid UTF-8 was FastAPI's 400 without a field; malformed JSON named an offset."""
+    app = create_app(Settings(DATABASE_URL="sqlite:///:memory:"))
+
+    @app.post("/thing")
+    async def thing(body: Thing) -> None:
+        return None
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        resp = await c.post("/thing", content=raw, headers={"content-type": "application/json"})
+    assert resp.status_code == 422
+    assert resp.json()["error"] == "validation_error"
+    assert resp.json()["field"] == "body"

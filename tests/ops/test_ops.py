@@ -36,6 +36,7 @@ async def test_readyz_is_503_when_postgres_is_unreachable() -> None:
             resp = await c.get("/readyz")
     assert resp.status_code == 503
     assert resp.json()["status"] == "unavailable"
+    assert resp.json()["error"] == "not_ready"  # the documented error body (schemathesis)
 
 
 async def test_readyz_names_an_old_schema(client: httpx.AsyncClient, app: FastAPI) -> None:

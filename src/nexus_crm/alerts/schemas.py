@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nexus_crm.kit.text import NO_NUL
+
 
 class AlertType(StrEnum):
     """What an alert is about."""
@@ -92,7 +94,7 @@ class TransitionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    note: str | None = Field(None, max_length=2000)
+    note: str | None = Field(None, max_length=2000, pattern=NO_NUL)
     until: datetime | None = Field(None, description="snooze only: hide the alert until then")
 
 

@@ -8,6 +8,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nexus_crm.kit.text import NO_NUL
+
 STEP_KINDS = ("initial", "follow_up", "last_offer")
 AUTO_UPSELL_ACTOR = "system:auto-upsell"
 SYSTEM = "system"
@@ -28,9 +30,11 @@ class SequenceIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_id: str = Field(min_length=1, max_length=128, examples=["pro_user_123"])
-    recommended_tier: str = Field(min_length=1, max_length=32, examples=["elite"])
-    reason: str = Field(min_length=1, max_length=500, examples=["High usage pattern"])
+    user_id: str = Field(min_length=1, max_length=128, pattern=NO_NUL, examples=["pro_user_123"])
+    recommended_tier: str = Field(min_length=1, max_length=32, pattern=NO_NUL, examples=["elite"])
+    reason: str = Field(
+        min_length=1, max_length=500, pattern=NO_NUL, examples=["High usage pattern"]
+    )
 
 
 class NoteIn(BaseModel):
@@ -38,7 +42,7 @@ class NoteIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    note: str | None = Field(None, max_length=2000)
+    note: str | None = Field(None, max_length=2000, pattern=NO_NUL)
 
 
 class StepOut(BaseModel):

@@ -19,16 +19,21 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "the database is not ready"}})
 async def readyz(sessions: Sessions) -> JSONResponse:
     """Readiness: the database answers and its schema is at the latest migration."""
     problem = await check_database(sessions)
     if problem:
-        return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
+        body = {"error": "not_ready", "status": "unavailable", "detail": problem}
+        return JSONResponse(body, status_code=503)
     return JSONResponse({"status": "ready"})
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+)
 async def metrics(m: AppMetrics) -> Response:
     """Prometheus metrics in the text exposition format."""
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

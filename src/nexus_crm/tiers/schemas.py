@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nexus_crm.kit.text import NO_NUL
+
 
 class TierOut(BaseModel):
     """A tier's monthly limits and price."""
@@ -28,7 +30,7 @@ class TierIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    display_name: str = Field(min_length=1, max_length=64)
+    display_name: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     rank: int = Field(ge=1, le=1000)
     monthly_tokens: int = Field(gt=0, le=10**15)
     monthly_interactions: int = Field(gt=0, le=10**12)
