@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm import __version__
@@ -17,22 +19,35 @@ from nexus_crm.alerts.service import AlertPublisher
 from nexus_crm.alerts.worker import run_scheduler
 from nexus_crm.analytics.churn.router import router as churn_router
 from nexus_crm.analytics.router import router as analytics_router
+from nexus_crm.audit.config import record_settings_change
+from nexus_crm.audit.context import SourceIpMiddleware
+from nexus_crm.audit.router import router as audit_router
 from nexus_crm.closer.router import router as closer_router
 from nexus_crm.closer.wiring import auto_upsell_hook
 from nexus_crm.closer.worker import run_worker
 from nexus_crm.dashboard.mount import mount_dashboard
-from nexus_crm.db import create_engine, create_sessionmaker
+from nexus_crm.db import create_engine, create_sessionmaker, transaction
 from nexus_crm.errors import install_error_handlers
-from nexus_crm.ingest.router import DOCUMENTED_BODIES
+from nexus_crm.ingest.router import DOCUMENTED_BODIES, WEBHOOK_PATHS
 from nexus_crm.ingest.router import router as ingest_router
 from nexus_crm.mcp.mount import mount_mcp
 from nexus_crm.openapi import NexusAPI
 from nexus_crm.ops.metrics import LatencyMiddleware, Metrics
 from nexus_crm.ops.router import router as ops_router
+from nexus_crm.privacy.router import router as privacy_router
+from nexus_crm.privacy.worker import run_retention
 from nexus_crm.realtime.router import router as realtime_router
 from nexus_crm.realtime.service import open_realtime
+from nexus_crm.security import logredact
+from nexus_crm.security.auth_router import router as auth_router
+from nexus_crm.security.headers import SecurityHeadersMiddleware
+from nexus_crm.security.nulguard import NulGuardMiddleware
+from nexus_crm.security.payloads import API_BODY_BYTES, BodyLimitMiddleware
+from nexus_crm.security.ratelimit import PROBE_PATHS, IpRateLimitMiddleware, RateLimiter
 from nexus_crm.settings import Settings
 from nexus_crm.tiers.router import router as tiers_router
+
+log = logging.getLogger("nexus_crm.app")
 
 
 def _start_scheduler(
@@ -57,6 +72,23 @@ def _start_upsell_worker(
     return asyncio.create_task(run_worker(sessions, settings, interval))
 
 
+def _start_retention(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> asyncio.Task[None] | None:
+    """The raw-event retention task (None when RAW_EVENT_RETENTION_DAYS is 0)."""
+    days = settings.raw_event_retention_days
+    return asyncio.create_task(run_retention(sessions, days)) if days > 0 else None
+
+
+async def _audit_settings(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Record changed settings in the audit trail (skipped while the database is unusable)."""
+    try:
+        async with transaction(sessions) as session:
+            await record_settings_change(session, settings)
+    except (DBAPIError, OSError) as exc:  # unreachable or not migrated: /readyz says so
+        log.warning("settings not audited at startup: %s", type(exc).__name__)
+
+
 async def _stop(tasks: list[asyncio.Task[None] | None]) -> None:
     for task in tasks:
         if task is not None:
@@ -68,6 +100,7 @@ async def _stop(tasks: list[asyncio.Task[None] | None]) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the lifespan opens the database engine and closes it on shutdown."""
     settings = settings or Settings()
+    logredact.install()  # credentials never reach a log line (uvicorn prints ?api_key=…)
     metrics = Metrics()
 
     @asynccontextmanager
@@ -75,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessions = sessions = create_sessionmaker(engine)
+        await _audit_settings(settings, sessions)
         realtime = open_realtime(settings, sessions, app.state.alert_publisher)
         try:
             async with realtime as live:
@@ -82,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 tasks = [
                     _start_scheduler(settings, sessions, app.state.alert_publisher),
                     _start_upsell_worker(settings, sessions),
+                    _start_retention(settings, sessions),
                 ]
                 try:
                     yield
@@ -89,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await _stop(tasks)
         finally:
             await engine.dispose()
+            await app.state.rate_limiter.aclose()
 
     app = NexusAPI(
         title="NexusCRM agent-usage API",
@@ -99,14 +135,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.raw_bodies = DOCUMENTED_BODIES
     app.state.settings = settings
     app.state.metrics = metrics
+    limiter = RateLimiter.from_settings(settings, on_reject=metrics.count_rate_limited)
+    app.state.rate_limiter = limiter
     app.state.alert_publisher = AlertPublisher()
     install_error_handlers(app)
+    app.add_middleware(NulGuardMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=min(settings.max_body_bytes, API_BODY_BYTES),
+                       max_depth=settings.max_json_depth, skip=WEBHOOK_PATHS)  # fmt: skip
+    app.add_middleware(IpRateLimitMiddleware, skip=WEBHOOK_PATHS | PROBE_PATHS)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
+    app.add_middleware(SourceIpMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, settings=settings)
     app.include_router(ops_router)
     for router in (ingest_router, tiers_router, analytics_router, alerts_router, closer_router):
         app.include_router(router)
     app.include_router(churn_router)
+    app.include_router(audit_router)
+    app.include_router(privacy_router)
     app.include_router(realtime_router)
+    app.include_router(auth_router)
     mount_mcp(app, settings)  # before the dashboard's catch-all mount at /
     mount_dashboard(app, settings)
     return app
