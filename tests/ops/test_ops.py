@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from nexus_crm.app import create_app
+from nexus_crm.ops.service import head_revision
 from nexus_crm.settings import Settings
 from tests.support import event, signed
 
@@ -41,15 +42,19 @@ async def test_readyz_is_503_when_postgres_is_unreachable() -> None:
 
 async def test_readyz_names_an_old_schema(client: httpx.AsyncClient, app: FastAPI) -> None:
     sessions = app.state.sessions
+    async with sessions() as s:
+        head = await s.scalar(text("SELECT version_num FROM alembic_version"))
+    assert head == head_revision()
     async with sessions() as s, s.begin():
         await s.execute(text("UPDATE alembic_version SET version_num = '0000'"))
     try:
         resp = await client.get("/readyz")
         assert resp.status_code == 503
         assert "0000" in resp.json()["detail"]
-    finally:
+    finally:  # the database is shared by the session's later tests: put the real head back
         async with sessions() as s, s.begin():
-            await s.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+            await s.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
+    assert (await client.get("/readyz")).status_code == 200
 
 
 def metric(text_: str, name: str) -> float:

@@ -123,6 +123,7 @@ async def test_token_issue_is_audited_without_the_token(
         ("system:auth", "auth.token_refused"),
         (f"user:{email}", "auth.token_refreshed"),
     ]
+    assert {r.target for r in rows} == {f"user:{email}"}  # as user.* rows name their user
     dumped = json.dumps([r.details for r in rows]) + " ".join(r.target for r in rows)
     for secret in (pair["access_token"], pair["refresh_token"], PASSWORD, "wrong-password!"):
         assert secret not in dumped

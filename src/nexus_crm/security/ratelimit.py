@@ -13,19 +13,21 @@ import logging
 import math
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
-from redis.asyncio import ConnectionPool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nexus_crm.errors import TooManyRequests, nexus_response
 from nexus_crm.security.principals import Principal
 from nexus_crm.settings import Settings
+
+if TYPE_CHECKING:  # redis is the optional "redis" extra, imported only for that backend
+    from redis.asyncio import ConnectionPool
 
 log = logging.getLogger("nexus_crm.ratelimit")
 Kind = Literal["key", "user", "ip", "webhook"]
@@ -89,6 +91,12 @@ class RateLimiter:
         limits = limits_of(settings)
         if settings.rate_limit_backend == "memory":
             return cls(MemoryStorage(), limits, on_reject=on_reject)
+        try:
+            from redis.asyncio import ConnectionPool
+        except ImportError as exc:
+            raise RuntimeError(
+                "RATE_LIMIT_BACKEND=redis needs the redis package: pip install 'nexus-crm[redis]'"
+            ) from exc
         pool = ConnectionPool.from_url(settings.redis_url, socket_timeout=REDIS_TIMEOUT_S,
                                        socket_connect_timeout=REDIS_TIMEOUT_S)  # fmt: skip
         shared: dict[str, Any] = {"connection_pool": pool}  # ours, so that aclose() ends it

@@ -140,7 +140,7 @@ async def issue_tokens(
     generation = await repo.next_token_generation(session, user.id)
     await audit.record(
         session, actor=f"user:{user.email}", action="auth.token_issued",
-        target=f"user:{user.id}", details={"role": user.role, "grant": "password"},
+        target=f"user:{user.email}", details={"role": user.role, "grant": "password"},
     )  # fmt: skip
     return _pair(settings, user, now, generation or 0)
 
@@ -162,7 +162,7 @@ async def refresh_tokens(
         )
     await audit.record(
         session, actor=f"user:{user.email}", action="auth.token_refreshed",
-        target=f"user:{user.id}", details={"role": user.role, "grant": "refresh_token"},
+        target=f"user:{user.email}", details={"role": user.role, "grant": "refresh_token"},
     )  # fmt: skip
     return _pair(settings, user, now, new)
 
