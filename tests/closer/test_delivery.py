@@ -57,6 +57,15 @@ async def test_steps_go_out_when_due_and_never_twice(
     assert [(s["status"], s["attempts"]) for s in done_seq["steps"]] == [("sent", 1)] * 3
     assert all(s["sent_at"] for s in done_seq["steps"])
     assert done_seq["history"][-1]["action"] == "completed"
+    trail = (await client.get("/agent-usage/audit", params={"target": f"sequence:{seq['id']}"},
+                              headers=admin_headers)).json()["entries"]  # fmt: skip
+    assert [(e["action"], e["actor"]) for e in reversed(trail)] == [
+        ("sequence.started", trail[-1]["actor"]),
+        *[("sequence.step_sent", "system:upsell-worker")] * 3,
+        ("sequence.completed", "system"),
+    ]
+    assert [e["details"]["step"] for e in trail if e["action"] == "sequence.step_sent"] == [
+        "last_offer", "follow_up", "initial"]  # fmt: skip
 
 
 async def test_a_refused_send_is_retried_with_backoff_then_fails(

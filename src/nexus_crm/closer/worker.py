@@ -20,6 +20,7 @@ from functools import partial
 from jinja2 import TemplateError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nexus_crm.audit.service import record as audit_record
 from nexus_crm.closer import repository as repo
 from nexus_crm.closer.content import figures, render
 from nexus_crm.closer.delivery import DeliveryError, Outgoing, Sender, Undeliverable, send
@@ -34,6 +35,7 @@ from nexus_crm.settings import Settings
 log = logging.getLogger("nexus_crm.closer.worker")
 MAX_BACKOFF = timedelta(hours=6)
 BATCH = 50
+WORKER_ACTOR = "system:upsell-worker"  # the audit actor of automatic sends
 
 
 @dataclass
@@ -112,7 +114,21 @@ async def record(
         step.status, step.last_error = "scheduled", str(error)
         step.next_attempt_at = now + backoff(settings, step.attempts)
     await session.flush()
+    await _audit_send(session, out, step.status, step.attempts, now)
     await _complete_if_done(session, seq, now)
+
+
+async def _audit_send(
+    session: AsyncSession, out: Outgoing, status: str, attempts: int, now: datetime
+) -> None:
+    """An automatic action in the audit trail: a step sent, retried, failed or skipped."""
+    action = {"sent": "sequence.step_sent", "scheduled": "sequence.step_retry"}.get(
+        status, f"sequence.step_{status}"
+    )
+    details = {"step": out.kind, "channel": out.channel, "step_id": str(out.step_id),
+               "attempts": attempts}  # fmt: skip
+    await audit_record(session, actor=WORKER_ACTOR, action=action,
+                       target=f"sequence:{out.sequence_id}", details=details, at=now)  # fmt: skip
 
 
 async def _attempt(out: Outgoing, settings: Settings, sender: Sender) -> DeliveryError | None:
