@@ -7,6 +7,11 @@ signed events at ``--rate`` per second and records, for every client and event, 
 from the moment the request was sent, frames missing, and the server's RSS with N connected.
 
     .venv/bin/python bench/ws_latency.py [--clients 100,1000] [--events 100] [--rate 5]
+        [--quick] [--json PATH] [--runs N]
+
+``--json PATH`` writes the shared figure schema (bench/README.md); with it, the figures are
+medians of 3 servers in turn (``--runs``). The server runs with the dashboard and the rate
+limits off.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _common import NO_RATE_LIMITS, figure, median, write_json
 from websockets.asyncio.client import ClientConnection, connect
 
 from genesis_crm.signing import sign_headers
@@ -151,24 +157,13 @@ async def run(port: int, pid: int, key: str, n: int, args: argparse.Namespace) -
     }  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--clients", default="100,1000")
-    parser.add_argument("--events", type=int, default=100)
-    parser.add_argument("--rate", type=float, default=5.0)
-    parser.add_argument("--database-url", default=None)
-    parser.add_argument(
-        "--no-deflate",
-        dest="deflate",
-        action="store_false",
-        help="clients do not offer permessage-deflate (browsers do)",
-    )
-    args = parser.parse_args()
-    raise_fd_limit()
+def serve_and_measure(args: argparse.Namespace) -> tuple[str, float, list[dict[str, Any]]]:
+    """One server on a fresh database: each client count in turn; (url, idle RSS, results)."""
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
         env = dict(os.environ, DATABASE_URL=url, ALERT_EVALUATION_INTERVAL_SECONDS="0",
-                   GENESIS_WEBHOOK_SECRET=DEV_WEBHOOK_SECRET)  # fmt: skip
+                   GENESIS_WEBHOOK_SECRET=DEV_WEBHOOK_SECRET, DASHBOARD_ENABLED="false",
+                   **NO_RATE_LIMITS)  # fmt: skip
         key, port = prepare(env), free_port()
         proc = start_server(env, port)
         try:
@@ -178,7 +173,82 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(10)
-    report(url, idle_rss, results)
+    return url, idle_rss, results
+
+
+def main() -> None:
+    """Measure each client count (``--runs`` times), print rows, write the results."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", default=None, help="default 100,1000 (quick: 10,100)")
+    parser.add_argument("--events", type=int, default=None, help="default 100 (quick: 20)")
+    parser.add_argument("--rate", type=float, default=None, help="default 5/s (quick: 10/s)")
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--no-deflate",
+        dest="deflate",
+        action="store_false",
+        help="clients do not offer permessage-deflate (browsers do)",
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke check")
+    parser.add_argument("--json", default=None, metavar="PATH", help="shared-schema figures")
+    parser.add_argument(
+        "--runs", type=int, default=None, help="servers in turn (default 1; 3 with --json)"
+    )
+    args = parser.parse_args()
+    args.clients = args.clients or ("10,100" if args.quick else "100,1000")
+    args.events = args.events or (20 if args.quick else 100)
+    args.rate = args.rate or (10.0 if args.quick else 5.0)
+    runs = args.runs or (3 if args.json and not args.quick else 1)
+    raise_fd_limit()
+    measured = []
+    for _ in range(runs):
+        url, idle_rss, results = serve_and_measure(args)
+        report(url, idle_rss, results)
+        measured.append((idle_rss, results))
+    inputs = {k: v for k, v in vars(args).items() if k != "json"}
+    write_json(args.json, ws_figures(measured, url.split(":")[0]), {**inputs, "runs": runs},
+               {"results": [{"idle_rss_mb": i, "runs": r} for i, r in measured]})  # fmt: skip
+
+
+def _target(clients: int) -> tuple[str, float] | None:
+    if clients <= 100:
+        return "p99 ≤ 300 ms (100 clients)", 300.0
+    if clients >= 1000:
+        return "p99 ≤ 1 s (1,000 clients)", 1000.0
+    return None
+
+
+def ws_figures(measured: list[tuple[float, list[dict[str, Any]]]],
+               database: str) -> list[dict[str, Any]]:  # fmt: skip
+    """Shared-schema figures: send→frame p50/p99 per client count, RSS at the largest."""
+    out = []
+    for i, first in enumerate(measured[0][1]):
+        rows = [results[i] for _idle, results in measured]
+        n = first["clients"]
+        p50 = [r["send_to_frame_ms"]["p50"] for r in rows]
+        p99 = [r["send_to_frame_ms"]["p99"] for r in rows]
+        ack99 = [round(r["ack_to_frame_ms"]["p99"], 1) for r in rows]
+        notes = (f"from the POST being sent (ingest + commit + fan-out) to the frame; ack→frame "
+                 f"p99 per run {ack99} ms; missing frames {[r['missing_frames'] for r in rows]}; "
+                 f"{first['events']} events at {first['rate_per_s']}/s; permessage-deflate "
+                 f"{first['permessage_deflate']}; dashboard and rate limits off")  # fmt: skip
+        target = _target(n)
+        out.append(figure("websocket", f"event → frame p50, {n} clients", database, p50, "ms",
+                          notes=notes))  # fmt: skip
+        out.append(figure("websocket", f"event → frame p99, {n} clients", database, p99, "ms",
+                          target=None if target is None
+                          else (target[0], median(p99) <= target[1]), notes=notes))  # fmt: skip
+    idle = [m[0] for m in measured]
+    n = measured[0][1][-1]["clients"]
+    rss = [max(r[-1]["server_rss_connected_mb"], r[-1]["server_rss_mb"]) for _i, r in measured]
+    out.append(figure("websocket", f"server RSS, {n} clients connected", database, rss, "MB",
+                      baseline=("idle server, no client", median(idle), "MB"),
+                      ratio=median(rss) / median(idle),
+                      target=("≤ 256 MB with 1,000 connections", median(rss) <= 256)
+                      if n >= 1000 else None,
+                      notes="the larger of RSS once connected and after the events; one "
+                            "process (uvicorn, one worker), dashboard off"))  # fmt: skip
+    return out
 
 
 def report(url: str, idle_rss: float, results: list[dict[str, Any]]) -> None:
