@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.alerts.service import AlertPublisher
@@ -23,6 +23,7 @@ from nexus_crm.security.ratelimit import enforce_rate_limit
 from nexus_crm.security.scopes import Scope
 from nexus_crm.security.service import KEY_PREFIX, authenticate
 from nexus_crm.security.sessions import COOKIE_NAME
+from nexus_crm.security.throttle import LoginThrottle
 from nexus_crm.security.tokens import authenticate_access
 from nexus_crm.settings import Settings
 
@@ -51,6 +52,24 @@ def get_alert_publisher(request: Request) -> AlertPublisher:
     """The app's in-process publisher of new and changed alerts."""
     publisher: AlertPublisher = request.app.state.alert_publisher
     return publisher
+
+
+def login_throttle(app: FastAPI) -> LoginThrottle:
+    """The app's failed-login counter, shared by the dashboard form and the token route."""
+    throttle: LoginThrottle | None = getattr(app.state, "login_throttle", None)
+    if throttle is None:
+        settings: Settings = app.state.settings
+        throttle = LoginThrottle(
+            limit=settings.login_max_failures, window_seconds=settings.login_failure_window_seconds
+        )
+        app.state.login_throttle = throttle
+    return throttle
+
+
+def throttle_keys(request: Request, email: str) -> list[str]:
+    """The throttle's keys of a login attempt: the email and the client address."""
+    client = request.client.host if request.client else "unknown"
+    return [f"email:{email.strip().lower()}", f"ip:{client}"]
 
 
 AppSettings = Annotated[Settings, Depends(get_settings)]

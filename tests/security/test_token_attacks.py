@@ -19,7 +19,7 @@ from jwt.warnings import InsecureKeyLengthWarning
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.app import create_app
-from nexus_crm.dashboard.auth import login_throttle as dashboard_login_throttle
+from nexus_crm.deps import login_throttle
 from nexus_crm.security import tokens
 from nexus_crm.settings import Settings
 from tests.security.test_tokens import (
@@ -134,8 +134,8 @@ async def test_failed_logins_are_throttled_with_the_dashboard_form(
     assert blocked.status_code == 429  # even the right password waits
     assert 0 < int(blocked.headers["retry-after"]) <= settings.login_failure_window_seconds
     assert blocked.json()["error"] == "rate_limited"
-    assert dashboard_login_throttle(app) is app.state.login_throttle  # one counter, two doors
-    assert dashboard_login_throttle(app).retry_after([f"email:{email}"]) > 0
+    assert login_throttle(app) is app.state.login_throttle  # one counter, two doors
+    assert login_throttle(app).retry_after([f"email:{email}"]) > 0
     app.state.login_throttle.succeeded(f"email:{email}")
     app.state.login_throttle.succeeded("ip:127.0.0.1")
     assert (await login(client, email))["scopes"] == ["read"]

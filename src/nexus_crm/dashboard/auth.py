@@ -19,10 +19,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from nexus_crm.dashboard.i18n import LOCALE_COOKIE, LOCALES, pick_locale, translate
 from nexus_crm.db import transaction
+from nexus_crm.deps import login_throttle, throttle_keys
 from nexus_crm.kit.time import utcnow
 from nexus_crm.security import users
 from nexus_crm.security.sessions import COOKIE_NAME, cookie_secure, issue_session, read_session
-from nexus_crm.security.throttle import LoginThrottle
 from nexus_crm.settings import Settings
 
 router = APIRouter(include_in_schema=False)
@@ -103,23 +103,6 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
 
-def login_throttle(app: FastAPI) -> LoginThrottle:
-    """The app's failed-login counter (made on first use from the settings)."""
-    throttle: LoginThrottle | None = getattr(app.state, "login_throttle", None)
-    if throttle is None:
-        settings: Settings = app.state.settings
-        throttle = LoginThrottle(
-            limit=settings.login_max_failures, window_seconds=settings.login_failure_window_seconds
-        )
-        app.state.login_throttle = throttle
-    return throttle
-
-
-def _throttle_keys(request: Request, email: str) -> list[str]:
-    client = request.client.host if request.client else "unknown"
-    return [f"email:{email.strip().lower()}", f"ip:{client}"]
-
-
 def _throttled(request: Request, target: str, wait: int) -> HTMLResponse:
     locale = locale_of(request, request.app.state.settings)
     page = _login_html(locale, target, "login_throttled")
@@ -152,7 +135,7 @@ def _signed_in(request: Request, user_id: uuid.UUID, epoch: int, target: str) ->
 async def login(request: Request) -> Response:
     """Check the credentials; on success set the session cookie and go on (429 if throttled)."""
     form = await _form(request)
-    target, keys = safe_next(form.get("next")), _throttle_keys(request, form.get("email", ""))
+    target, keys = safe_next(form.get("next")), throttle_keys(request, form.get("email", ""))
     throttle = login_throttle(request.app)
     wait = throttle.retry_after(keys)
     if wait:

@@ -8,37 +8,19 @@ checking the password.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from nexus_crm.db import transaction
-from nexus_crm.deps import API_PREFIX, AppSettings, Sessions
+from nexus_crm.deps import API_PREFIX, AppSettings, Sessions, login_throttle, throttle_keys
 from nexus_crm.errors import TooManyRequests, Unauthorized
 from nexus_crm.kit.time import utcnow
 from nexus_crm.security import tokens
 from nexus_crm.security.schemas import RefreshRequest, TokenOut, TokenRequest
-from nexus_crm.security.throttle import LoginThrottle
 
 router = APIRouter(prefix=API_PREFIX, tags=["auth"])
 PUBLIC: dict[str, object] = {"security": []}  # no credential: these routes issue them
 BAD_LOGIN = "wrong email or password, or the user is disabled"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
-
-
-def login_throttle(app: FastAPI) -> LoginThrottle:
-    """The app's failed-login counter, shared with the dashboard's login form."""
-    throttle: LoginThrottle | None = getattr(app.state, "login_throttle", None)
-    if throttle is None:
-        settings = app.state.settings
-        throttle = LoginThrottle(
-            limit=settings.login_max_failures, window_seconds=settings.login_failure_window_seconds
-        )
-        app.state.login_throttle = throttle
-    return throttle
-
-
-def _throttle_keys(request: Request, email: str) -> list[str]:
-    client = request.client.host if request.client else "unknown"
-    return [f"email:{email.strip().lower()}", f"ip:{client}"]
 
 
 def _answer(pair: tokens.TokenPair, response: Response) -> TokenOut:
@@ -66,7 +48,7 @@ async def create_token(
     settings: AppSettings,
 ) -> TokenOut:
     """Exchange a dashboard user's email and password for a short-lived JWT pair (audited)."""
-    keys, throttle = _throttle_keys(request, body.email), login_throttle(request.app)
+    keys, throttle = throttle_keys(request, body.email), login_throttle(request.app)
     wait = throttle.retry_after(keys)
     if wait:
         raise TooManyRequests(f"too many failed logins: retry in {wait} s", retry_after=wait)
