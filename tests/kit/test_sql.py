@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.db import transaction
-from nexus_crm.kit.sql import CHUNK_ROWS, insert_ignore_returning, upsert_accumulate
-from nexus_crm.models import Customer, UsageAlert, agent_usage_daily
+from nexus_crm.kit import sql
+from nexus_crm.kit.sql import (
+    CHUNK_ROWS,
+    insert_ignore_keys,
+    insert_ignore_returning,
+    upsert_accumulate,
+)
+from nexus_crm.models import AgentUsageEvent, Customer, UsageAlert, agent_usage_daily
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -130,3 +137,76 @@ async def test_insert_ignore_returning_on_a_partial_unique_index(
     async with sessions() as s:
         statuses = sorted((await s.scalars(select(UsageAlert.status))).all())
     assert statuses == ["active", "resolved", "resolved", "resolved"]
+
+
+def event_row(event_id: str, **extra: Any) -> dict[str, Any]:
+    at = datetime(2026, 11, 3, 23, 30, 5, 123456, tzinfo=timezone(timedelta(hours=-5)))
+    return {"id": uuid.uuid4(), "event_id": event_id, "user_id": "u1", "agent_id": "NEXUS",
+            "session_id": "s", "tokens_used": 2**40, "response_time_ms": 250,
+            "subscription_tier": "pro", "occurred_at": at, "day": date(2026, 11, 3),
+            "received_at": T0, "metadata": {"ñ": [1, "x"], "n": None}, **extra}  # fmt: skip
+
+
+async def test_insert_ignore_keys_returns_new_keys_and_skips_stored_ones(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only keys not stored yet are inserted and returned (stored ones looked up in chunks)."""
+    monkeypatch.setattr(sql, "SQLITE_PARAMS", 7)  # several lookups on SQLite
+    table = AgentUsageEvent.__table__
+    async with transaction(sessions) as s:
+        first = await insert_ignore_keys(s, table, [event_row(f"e{i:02d}") for i in range(10)],
+                                         conflict="event_id")  # fmt: skip
+    assert first == {f"e{i:02d}" for i in range(10)}
+    async with transaction(sessions) as s:
+        second = await insert_ignore_keys(s, table, [event_row(f"e{i:02d}") for i in range(5, 25)],
+                                          conflict="event_id")  # fmt: skip
+        assert await insert_ignore_keys(s, table, [], conflict="event_id") == set()
+    assert second == {f"e{i:02d}" for i in range(10, 25)}
+    async with sessions() as s:
+        assert len((await s.scalars(select(AgentUsageEvent.event_id))).all()) == 25
+
+
+async def test_bulk_rows_are_stored_exactly_as_the_orm_stores_them(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Same text in the database for every column (UUID, UTC time, date, JSON, big integers)."""
+    async with transaction(sessions) as s:
+        orm = event_row("by-orm")
+        orm["event_metadata"] = orm.pop("metadata")
+        s.add(AgentUsageEvent(**orm))
+    async with transaction(sessions) as s:
+        await insert_ignore_keys(s, AgentUsageEvent.__table__, [event_row("by-bulk")],
+                                 conflict="event_id")  # fmt: skip
+    cols = [c for c in AgentUsageEvent.__table__.c if c.name not in ("id", "event_id")]
+    texts = [text(f"CAST({c.name} AS TEXT)") for c in cols]
+    query = select(text("event_id"), *texts).select_from(AgentUsageEvent.__table__)
+    async with sessions() as s:
+        stored = {r[0]: r[1:] for r in (await s.execute(query)).all()}
+        ids = (await s.execute(text("SELECT CAST(id AS TEXT) FROM agent_usage_events"))).all()
+        loaded = (await s.scalars(select(AgentUsageEvent).where(
+            AgentUsageEvent.event_id == "by-bulk"))).one()  # fmt: skip
+    assert stored["by-bulk"] == stored["by-orm"]
+    assert len({len(i[0]) for i in ids}) == 1  # both ids in the same form
+    assert loaded.occurred_at == event_row("x")["occurred_at"]
+    assert loaded.occurred_at.tzinfo == UTC
+    assert loaded.event_metadata == {"ñ": [1, "x"], "n": None}
+    assert loaded.tokens_used == 2**40
+
+
+async def test_upsert_accumulate_many_keys_in_one_call(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A call with many keys inserts the new ones and adds to the stored ones."""
+    d = date(2026, 11, 2)
+    rows = [{**daily(d, i, i, T0), "user_id": f"u{i}"} for i in range(1, 51)]
+    args: dict[str, Any] = {"key": ("day", "user_id", "agent_id"),
+                            "add": ("interactions", "tokens"),
+                            "greatest": ("response_time_max_ms", "last_at"),
+                            "least": ("first_at",)}  # fmt: skip
+    for _ in range(2):
+        async with transaction(sessions) as s:
+            await upsert_accumulate(s, agent_usage_daily, rows, **args)
+    c = agent_usage_daily.c
+    async with sessions() as s:
+        got = (await s.execute(select(c.user_id, c.interactions, c.tokens))).all()
+    assert sorted(got) == sorted((f"u{i}", 2 * i, 20 * i) for i in range(1, 51))

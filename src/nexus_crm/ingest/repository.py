@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nexus_crm.kit.sql import insert_ignore_returning, upsert_accumulate
+from nexus_crm.kit.sql import insert_ignore_keys, insert_ignore_returning, upsert_accumulate
 from nexus_crm.models import (
     RESPONSE_TIME_BUCKETS,
     AgentUsageEvent,
@@ -22,16 +22,6 @@ from nexus_crm.models import (
 
 EVENT_TABLE = cast(Table, AgentUsageEvent.__table__)
 CUSTOMER_TABLE = cast(Table, Customer.__table__)
-RETURNED = (
-    "event_id",
-    "user_id",
-    "agent_id",
-    "day",
-    "tokens_used",
-    "response_time_ms",
-    "occurred_at",
-    "subscription_tier",
-)
 
 
 async def known_tiers(session: AsyncSession) -> frozenset[str]:
@@ -39,15 +29,9 @@ async def known_tiers(session: AsyncSession) -> frozenset[str]:
     return frozenset((await session.scalars(select(UsageTierLimit.tier))).all())
 
 
-async def insert_events(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[Row[Any]]:
-    """Insert events not stored yet (by ``event_id``); return the inserted ones."""
-    return await insert_ignore_returning(
-        session,
-        EVENT_TABLE,
-        rows,
-        conflict=("event_id",),
-        returning=RETURNED,
-    )
+async def insert_events(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert events not stored yet (by ``event_id``, unique in ``rows``); return their ids."""
+    return await insert_ignore_keys(session, EVENT_TABLE, rows, conflict="event_id")
 
 
 async def add_to_daily(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:

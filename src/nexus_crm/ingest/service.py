@@ -7,11 +7,11 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.alerts.rules import AlertPolicy
@@ -42,7 +42,7 @@ class IngestOutcome:
     """Counts for the caller and the stored rows, for what runs after commit."""
 
     result: IngestResult
-    inserted: list[Row[Any]]
+    inserted: list[Mapping[str, Any]]
     alerts: AlertChanges
 
 
@@ -146,8 +146,11 @@ def event_rows(
     return rows
 
 
+Event = Mapping[str, Any]
+
+
 def _accumulate(
-    inserted: Sequence[Row[Any]], key_of: Callable[[Row[Any]], tuple[Any, ...]],
+    inserted: Sequence[Event], key_of: Callable[[Event], tuple[Any, ...]],
     names: Sequence[str],
 ) -> dict[tuple[Any, ...], dict[str, Any]]:  # fmt: skip
     """Per-key sums, maxima and histograms of inserted event rows (``names``: the key columns)."""
@@ -159,31 +162,42 @@ def _accumulate(
             a = acc[key] = {**dict(zip(names, key, strict=True)), "interactions": 0, "tokens": 0,
                             "response_time_sum_ms": 0, "response_time_max_ms": 0,
                             **dict.fromkeys(RESPONSE_TIME_BUCKETS, 0)}  # fmt: skip
+        ms = r["response_time_ms"]
         a["interactions"] += 1
-        a["tokens"] += r.tokens_used
-        a["response_time_sum_ms"] += r.response_time_ms
-        a["response_time_max_ms"] = max(a["response_time_max_ms"], r.response_time_ms)
-        a[RESPONSE_TIME_BUCKETS[bucket_index(r.response_time_ms, RESPONSE_TIME_BOUNDS_MS)]] += 1
+        a["tokens"] += r["tokens_used"]
+        a["response_time_sum_ms"] += ms
+        a["response_time_max_ms"] = max(a["response_time_max_ms"], ms)
+        a[RESPONSE_TIME_BUCKETS[bucket_index(ms, RESPONSE_TIME_BOUNDS_MS)]] += 1
     return acc
 
 
-def daily_increments(inserted: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+def daily_increments(inserted: Sequence[Event]) -> list[dict[str, Any]]:
     """Per (day, user, agent) increments from the rows actually inserted, sorted by key."""
-    acc = _accumulate(
-        inserted, lambda r: (r.day, r.user_id, r.agent_id), ("day", "user_id", "agent_id")
-    )
+    acc = _accumulate(inserted, itemgetter("day", "user_id", "agent_id"),
+                      ("day", "user_id", "agent_id"))  # fmt: skip
     for r in inserted:
-        a = acc[(r.day, r.user_id, r.agent_id)]
-        a["first_at"] = min(a.get("first_at", r.occurred_at), r.occurred_at)
-        a["last_at"] = max(a.get("last_at", r.occurred_at), r.occurred_at)
+        a, at = acc[(r["day"], r["user_id"], r["agent_id"])], r["occurred_at"]
+        a["first_at"] = min(a.get("first_at", at), at)
+        a["last_at"] = max(a.get("last_at", at), at)
     return [acc[k] for k in sorted(acc)]
 
 
-def hourly_increments(inserted: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+def hourly_increments(inserted: Sequence[Event]) -> list[dict[str, Any]]:
     """Per (UTC hour, agent) increments from the rows actually inserted, sorted by key."""
-    acc = _accumulate(inserted, lambda r: (utc_hour(r.occurred_at), r.agent_id),
+    acc = _accumulate(inserted, lambda r: (utc_hour(r["occurred_at"]), r["agent_id"]),
                       ("hour", "agent_id"))  # fmt: skip
     return [acc[k] for k in sorted(acc)]
+
+
+def _first_of_each_event(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """``rows`` without repeats of an ``event_id`` (the first is kept; the rest are duplicates)."""
+    seen: set[Any] = set()
+    unique = []
+    for r in rows:
+        if r["event_id"] not in seen:
+            seen.add(r["event_id"])
+            unique.append(r)
+    return unique
 
 
 def _result(inserted: int, kept: int, suppressed: Sequence[Mapping[str, Any]]) -> IngestResult:
@@ -206,12 +220,14 @@ async def ingest_events(
     suppressed: list[Mapping[str, Any]] = []
     if erasure_key is not None:
         rows, suppressed = await suppress_erased(session, rows, erasure_key)
-    inserted = await repo.insert_events(session, rows)
+    unique = _first_of_each_event(rows)
+    stored = await repo.insert_events(session, unique)
+    inserted = [r for r in unique if r["event_id"] in stored]
     await repo.add_to_daily(session, daily_increments(inserted))
     await repo.add_to_hourly(session, hourly_increments(inserted))
     observations: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     for r in inserted:
-        observations[r.user_id].append((r.occurred_at, r.subscription_tier))
+        observations[r["user_id"]].append((r["occurred_at"], r["subscription_tier"]))
     await observe_tiers(session, observations, now=received_at, follow_up_days=follow_up_days)
     alerts = await evaluate_limit_alerts(
         session, user_ids=sorted(observations), now=received_at, policy=policy

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.alerts.schemas import AlertOut
@@ -124,19 +123,19 @@ def create_bus(settings: Settings) -> Bus:
     return InProcessBus()
 
 
-def usage_message(inserted: Sequence[Row[Any]]) -> Message | None:
+def usage_message(inserted: Sequence[Mapping[str, Any]]) -> Message | None:
     """The ``usage`` message of the events a batch stored (None when all were duplicates)."""
     if not inserted:
         return None
     events = [
         UsageEventOut(
-            event_id=str(r.event_id),
-            user_id=r.user_id,
-            agent_id=r.agent_id,
-            tokens_used=int(r.tokens_used),
-            response_time_ms=int(r.response_time_ms),
-            subscription_tier=r.subscription_tier,
-            timestamp=as_utc(r.occurred_at),
+            event_id=str(r["event_id"]),
+            user_id=r["user_id"],
+            agent_id=r["agent_id"],
+            tokens_used=int(r["tokens_used"]),
+            response_time_ms=int(r["response_time_ms"]),
+            subscription_tier=r["subscription_tier"],
+            timestamp=as_utc(r["occurred_at"]),
         )
         for r in inserted
     ]
