@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -11,6 +12,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from nexus_crm.db import is_transient
 
@@ -98,6 +103,13 @@ class UnsupportedMediaType(NexusError):
     code = "unsupported_media_type"
 
 
+class ClientDisconnected(NexusError):
+    """The client left before its request body was complete (400; nobody reads the answer)."""
+
+    status = 400
+    code = "client_disconnected"
+
+
 def error_response(
     status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -153,19 +165,50 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _database_handler(request: Request, exc: Exception) -> JSONResponse:
+class CloseWebSocket(Response):
+    """An error handler's answer on a WebSocket: close it with a code (sends no HTTP message).
+
+    A ``Response`` because Starlette types every handler's answer as one; it runs on the
+    handler's ``WebSocket`` so the close fits the socket's state.
+    """
+
+    def __init__(self, websocket: WebSocket, code: int, reason: str) -> None:
+        super().__init__()
+        self.websocket, self.code, self.reason = websocket, code, reason
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Accept if need be, then close; a client that already left needs nothing."""
+        ws = self.websocket
+        with contextlib.suppress(WebSocketDisconnect, OSError):
+            if ws.application_state == WebSocketState.CONNECTING:
+                # Accept first: a close before accepting reaches the client as a bare HTTP 403.
+                await ws.accept()
+            if ws.application_state == WebSocketState.CONNECTED:
+                await ws.close(self.code, self.reason)
+
+
+def _method(conn: HTTPConnection) -> str:
+    """The HTTP method, or ``WEBSOCKET`` (a WebSocket scope has no method)."""
+    return str(conn.scope.get("method", "WEBSOCKET"))
+
+
+async def _database_handler(conn: HTTPConnection, exc: Exception) -> Response:
     if isinstance(exc, DBAPIError) and not is_transient(exc):
-        return await _unexpected_handler(request, exc)
+        return await _unexpected_handler(conn, exc)
     # Busy (SQLite lock timeout), unreachable or restarting database: transient, and the
     # transaction was rolled back, so the client may safely retry the same request.
-    log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+    log.warning("database unavailable on %s %s: %s", _method(conn), conn.url.path,
                 type(exc).__name__)  # fmt: skip
+    if isinstance(conn, WebSocket):
+        return CloseWebSocket(conn, 1013, "database busy or unreachable; retry")  # try later
     body = {"error": "database_unavailable", "detail": "the database is busy or unreachable; retry"}
     return error_response(503, body, {"Retry-After": "1"})
 
 
-async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+async def _unexpected_handler(conn: HTTPConnection, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", _method(conn), conn.url.path)
+    if isinstance(conn, WebSocket):
+        return CloseWebSocket(conn, 1011, "unexpected server error")  # internal error
     return error_response(500, {"error": "internal_error", "detail": "unexpected server error"})
 
 

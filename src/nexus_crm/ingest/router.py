@@ -6,11 +6,12 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.requests import ClientDisconnect
 
 from nexus_crm.alerts.service import publish_changes
 from nexus_crm.db import run_transaction
 from nexus_crm.deps import API_PREFIX, Alerts, AppMetrics, AppSettings, Sessions
-from nexus_crm.errors import NexusError, PayloadTooLarge
+from nexus_crm.errors import ClientDisconnected, NexusError, PayloadTooLarge
 from nexus_crm.ingest import service
 from nexus_crm.ingest.payloads import check_events_payload, secret_id
 from nexus_crm.ingest.schemas import (
@@ -62,11 +63,16 @@ async def _read_body(request: Request, limit: int) -> bytes:
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body is larger than {limit} bytes", field="body")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body is larger than {limit} bytes", field="body")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body is larger than {limit} bytes", field="body")
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone mid-body: an expected failure, nothing to store
+        raise ClientDisconnected(
+            "client disconnected before the body was complete", field="body"
+        ) from None
     return b"".join(chunks)
 
 
