@@ -28,8 +28,10 @@ from nexus_crm.closer.worker import run_worker
 from nexus_crm.dashboard.mount import mount_dashboard
 from nexus_crm.db import create_engine, create_sessionmaker, transaction
 from nexus_crm.errors import install_error_handlers
-from nexus_crm.ingest.router import DOCUMENTED_BODIES, WEBHOOK_PATHS
+from nexus_crm.ingest.router import DOCUMENTED_BODIES, WEBHOOK_PATHS, publish_stored
 from nexus_crm.ingest.router import router as ingest_router
+from nexus_crm.ingest.tiernames import TierNames
+from nexus_crm.ingest.writer import EventWriter
 from nexus_crm.mcp.mount import mount_mcp
 from nexus_crm.openapi import NexusAPI
 from nexus_crm.ops.metrics import LatencyMiddleware, Metrics
@@ -113,6 +115,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             async with realtime as live:
                 app.state.bus, app.state.kpi_ticker = live.bus, live.ticker
+                app.state.tier_names = TierNames(sessions)
+                app.state.event_writer = writer = EventWriter(sessions, settings,
+                                                              publish_stored(app))  # fmt: skip
+                writer.start()
                 tasks = [
                     _start_scheduler(settings, sessions, app.state.alert_publisher),
                     _start_upsell_worker(settings, sessions),
@@ -121,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 try:
                     yield
                 finally:
+                    await writer.stop()  # what is queued is stored before the bus closes
                     await _stop(tasks)
         finally:
             await engine.dispose()

@@ -242,3 +242,10 @@ class TooManyRequests(NexusError):
     def headers(self) -> dict[str, str] | None:
         """``Retry-After`` in whole seconds."""
         return {"Retry-After": str(self.retry_after)}
+
+
+class Overloaded(TooManyRequests):
+    """The server's own queue is full (503); ``Retry-After`` says when to try again."""
+
+    status = 503
+    code = "overloaded"

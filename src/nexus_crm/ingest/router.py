@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -11,7 +12,7 @@ from starlette.requests import ClientDisconnect
 from nexus_crm.alerts.service import publish_changes
 from nexus_crm.db import run_transaction
 from nexus_crm.deps import API_PREFIX, Alerts, AppMetrics, AppSettings, Sessions
-from nexus_crm.errors import ClientDisconnected, NexusError, PayloadTooLarge
+from nexus_crm.errors import ClientDisconnected, InvalidInput, NexusError, PayloadTooLarge
 from nexus_crm.ingest import service
 from nexus_crm.ingest.payloads import check_events_payload, secret_id
 from nexus_crm.ingest.schemas import (
@@ -21,6 +22,9 @@ from nexus_crm.ingest.schemas import (
     SubscriptionResult,
     UsageEventIn,
 )
+from nexus_crm.ingest.service import IngestOutcome
+from nexus_crm.ingest.tiernames import TierNames
+from nexus_crm.ingest.writer import AfterCommit, EventWriter
 from nexus_crm.kit.time import utcnow
 from nexus_crm.realtime.bus import Bus
 from nexus_crm.realtime.service import usage_message
@@ -99,19 +103,38 @@ async def _signed_json(request: Request, settings: Settings, *, events: bool) ->
     return msg_id, payload
 
 
-async def _ingest(
-    request: Request, settings: Settings, sessions: Sessions, alerts: Alerts
-) -> IngestResult:
+async def _rows(
+    request: Request, settings: Settings, payload: Any, msg_id: str, received_at: datetime
+) -> list[dict[str, Any]]:
+    """Validate the payload against the cached tier names (fresh ones before refusing)."""
+    names: TierNames = request.app.state.tier_names
+    rows_of = partial(service.payload_rows, payload, webhook_id=msg_id, settings=settings,
+                      received_at=received_at)  # fmt: skip
+    try:
+        return rows_of(tiers=await names.get())
+    except InvalidInput:
+        return rows_of(tiers=await names.refresh())
+
+
+async def _ingest(request: Request, settings: Settings) -> IngestResult:
     msg_id, payload = await _signed_json(request, settings, events=True)
-    work = partial(service.ingest_payload, payload=payload, webhook_id=msg_id,
-                   settings=settings, received_at=utcnow())  # fmt: skip
-    outcome = await run_transaction(sessions, work)
-    publish_changes(alerts, outcome.alerts)  # committed: now others may see them
-    usage = usage_message(outcome.inserted)  # duplicates were not inserted: not re-published
-    if usage is not None:
-        bus: Bus = request.app.state.bus
-        await bus.publish([usage])
-    return outcome.result
+    received_at = utcnow()
+    rows = await _rows(request, settings, payload, msg_id, received_at)
+    writer: EventWriter = request.app.state.event_writer
+    return (await writer.submit(rows, received_at)).result
+
+
+def publish_stored(app: Any) -> AfterCommit:
+    """What the event writer does after each commit: publish alerts and the usage message."""
+
+    async def publish(outcome: IngestOutcome) -> None:
+        publish_changes(app.state.alert_publisher, outcome.alerts)
+        usage = usage_message(outcome.inserted)  # duplicates were not inserted: not re-published
+        if usage is not None:
+            bus: Bus = app.state.bus
+            await bus.publish([usage])
+
+    return publish
 
 
 @router.post(
@@ -121,13 +144,10 @@ async def _ingest(
     openapi_extra={**SIGNED, **_body_doc(UsageEventIn, EventBatchIn)},
     responses=WEBHOOK_RESPONSES,
 )
-async def post_events(
-    request: Request, settings: AppSettings, sessions: Sessions, metrics: AppMetrics,
-    alerts: Alerts,
-) -> IngestResult:  # fmt: skip
+async def post_events(request: Request, settings: AppSettings, metrics: AppMetrics) -> IngestResult:
     """Store one usage event or a batch of up to 10,000, idempotently on event_id."""
     try:
-        result = await _ingest(request, settings, sessions, alerts)
+        result = await _ingest(request, settings)
     except NexusError as exc:
         metrics.events_rejected.labels(exc.code).inc()
         raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -44,6 +44,7 @@ class IngestOutcome:
     result: IngestResult
     inserted: list[Mapping[str, Any]]
     alerts: AlertChanges
+    suppressed: list[Mapping[str, Any]] = field(default_factory=list)
 
 
 async def validation_context(
@@ -233,7 +234,34 @@ async def ingest_events(
         session, user_ids=sorted(observations), now=received_at, policy=policy
     )
     result = _result(len(inserted), len(rows), suppressed)
-    return IngestOutcome(result=result, inserted=inserted, alerts=alerts)
+    return IngestOutcome(result=result, inserted=inserted, alerts=alerts, suppressed=suppressed)
+
+
+async def ingest_requests(
+    session: AsyncSession, *, requests: Sequence[Sequence[Mapping[str, Any]]],
+    received_at: datetime, settings: Settings,
+) -> tuple[IngestOutcome, list[IngestOutcome]]:  # fmt: skip
+    """Store several webhooks' event rows in the caller's transaction (group commit).
+
+    Returns the combined outcome (for alerts and the live stream) and each request's own
+    counts. An event id sent by two requests of the group is stored for the first one and
+    is a duplicate for the other, as if they had come one after the other.
+    """
+    rows = sorted((r for req in requests for r in req), key=lambda r: str(r["event_id"]))
+    combined = await ingest_events(session, rows=rows, received_at=received_at,
+                                   policy=AlertPolicy.from_settings(settings),
+                                   follow_up_days=settings.conversion_follow_up_days,
+                                   erasure_key=erasure_key(settings))  # fmt: skip
+    stored = {id(r) for r in combined.inserted}
+    suppressed = {id(r) for r in combined.suppressed}
+    each = []
+    for req in requests:
+        mine = [r for r in req if id(r) in stored]
+        blocked = [r for r in req if id(r) in suppressed]
+        result = _result(len(mine), len(req) - len(blocked), blocked)
+        each.append(IngestOutcome(result=result, inserted=mine, alerts=AlertChanges(),
+                                  suppressed=blocked))  # fmt: skip
+    return combined, each
 
 
 async def store_subscription(
@@ -268,15 +296,26 @@ def validate_subscription(payload: Any, *, context: Mapping[str, Any]) -> Subscr
         raise InvalidInput(detail, field=errors[0]["field"], errors=errors) from None
 
 
+def payload_rows(
+    payload: Any, *, webhook_id: str, settings: Settings, received_at: datetime,
+    tiers: frozenset[str],
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Validate a decoded events webhook against the known ``tiers``; its rows to store."""
+    context = {"tiers": tiers, "now": received_at,
+               "max_future_seconds": settings.max_future_seconds,
+               "retention_days": settings.raw_event_retention_days}  # fmt: skip
+    events, batch = validate_events(payload, context=context, max_events=settings.max_batch_events)
+    return event_rows(events, webhook_id=webhook_id, batch=batch, received_at=received_at,
+                      tz=settings.tz)  # fmt: skip
+
+
 async def ingest_payload(
     session: AsyncSession, *, payload: Any, webhook_id: str, settings: Settings,
     received_at: datetime,
 ) -> IngestOutcome:  # fmt: skip
     """Validate a decoded events webhook and store its events in the caller's transaction."""
-    context = await validation_context(session, settings, received_at)
-    events, batch = validate_events(payload, context=context, max_events=settings.max_batch_events)
-    rows = event_rows(events, webhook_id=webhook_id, batch=batch, received_at=received_at,
-                      tz=settings.tz)  # fmt: skip
+    rows = payload_rows(payload, webhook_id=webhook_id, settings=settings,
+                        received_at=received_at, tiers=await repo.known_tiers(session))  # fmt: skip
     return await ingest_events(session, rows=rows, received_at=received_at,
                                policy=AlertPolicy.from_settings(settings),
                                follow_up_days=settings.conversion_follow_up_days,

@@ -7,6 +7,8 @@ functions here build those statements with each dialect's insert construct.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -85,6 +87,24 @@ async def insert_ignore(
     await session.execute(stmt, list(rows))
 
 
+@dataclass(frozen=True)
+class OnConflict:
+    """What a bulk insert does on a clash of ``key``: skip the row, or accumulate into it.
+
+    Skipping (no ``add``/``greatest``/``least``) returns the inserted keys on PostgreSQL.
+    """
+
+    key: tuple[str, ...]
+    add: tuple[str, ...] = ()
+    greatest: tuple[str, ...] = ()
+    least: tuple[str, ...] = ()
+
+    @property
+    def ignore(self) -> bool:
+        """Whether clashing rows are skipped (and inserted keys returned)."""
+        return not (self.add or self.greatest or self.least)
+
+
 async def insert_ignore_keys(
     session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], *, conflict: str
 ) -> set[Any]:
@@ -96,19 +116,18 @@ async def insert_ignore_keys(
     """
     if not rows:
         return set()
-    key = table.c[conflict]
+    how = OnConflict(key=(conflict,))
     if _dialect(session) == "postgresql":
-        pg = postgresql.insert(table).on_conflict_do_nothing(index_elements=[conflict])
-        result = await _bulk(session, table, rows, pg.returning(key))
+        result = await _bulk(session, table, rows, how)
         return set(result.scalars().all()) if result is not None else set()
+    key = table.c[conflict]
     wanted = [r[conflict] for r in rows]
     stored: set[Any] = set()
     for i in range(0, len(wanted), SQLITE_PARAMS):
         part = wanted[i : i + SQLITE_PARAMS]
         stored.update((await session.scalars(select(key).where(key.in_(part)))).all())
     fresh = [r for r in rows if r[conflict] not in stored]
-    lite = sqlite.insert(table).on_conflict_do_nothing(index_elements=[conflict])
-    await _bulk(session, table, fresh, lite)
+    await _bulk(session, table, fresh, how)
     return {r[conflict] for r in fresh}
 
 
@@ -127,19 +146,9 @@ async def upsert_accumulate(
     Rows must not repeat a key, and should be sorted by it so that concurrent writers lock
     in the same order.
     """
-    if not rows:
-        return
-    dialect = _dialect(session)
-    fn_max, fn_min = ("greatest", "least") if dialect == "postgresql" else ("max", "min")
-    stmt = _insert(dialect, table)
-    excluded = stmt.excluded
-    updates: dict[str, Any] = {c: table.c[c] + excluded[c] for c in add}
-    for c in greatest:
-        updates[c] = getattr(func, fn_max)(table.c[c], excluded[c])
-    for c in least:
-        updates[c] = getattr(func, fn_min)(table.c[c], excluded[c])
-    await _bulk(session, table, rows, stmt.on_conflict_do_update(index_elements=list(key),
-                                                                 set_=updates))  # fmt: skip
+    how = OnConflict(key=tuple(key), add=tuple(add), greatest=tuple(greatest),
+                     least=tuple(least))  # fmt: skip
+    await _bulk(session, table, rows, how)
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -147,33 +156,63 @@ def _dialect(session: AsyncSession) -> str:
 
 
 async def _bulk(
-    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], stmt: Any
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], how: OnConflict
 ) -> CursorResult[Any] | None:
-    """Run the INSERT ``stmt`` (with its ON CONFLICT / RETURNING) for all ``rows`` at once.
+    """Insert all ``rows`` at once, doing ``how`` on a clash.
 
-    PostgreSQL: one statement, one array per column (``INSERT … SELECT … FROM unnest(…)``),
-    one set of parameters. SQLite: the driver's executemany of the compiled statement. Both
-    skip SQLAlchemy's per-row parameter handling, which cost more than the database's work;
-    values are still converted by each column's own type, so they are stored as the ORM
-    would store them.
+    PostgreSQL: one statement, one array per column (``INSERT … SELECT … FROM unnest(…)``).
+    SQLite: the driver's executemany. The SQL is compiled once per shape and sent as is, and
+    values are converted by each column's own type (stored as the ORM would store them):
+    SQLAlchemy's per-statement and per-row work cost more than the database's own.
     """
     if not rows:
         return None
     dialect = session.get_bind().dialect
-    cols = [table.c[name] for name in rows[0]]
+    names = tuple(rows[0])
+    sql, order = _bulk_sql(dialect, table, names, how)
+    values = [_converted(table.c[n], [r[n] for r in rows], dialect) for n in names]
     conn = await session.connection()
     if dialect.name == "postgresql":
-        # The arrays' item types convert each value; JSON goes as text, serialised here.
-        params = {f"bulk_{c.name}": _converted(c, [r[c.name] for r in rows], dialect)
-                  if _is_json(c, dialect) else [r[c.name] for r in rows] for c in cols}  # fmt: skip
-        stmt = stmt.from_select([c.name for c in cols], _unnest(cols, dialect))
-        result: CursorResult[Any] = await conn.execute(stmt, params)
-        return result
-    values = [_converted(col, [r[col.name] for r in rows], dialect) for col in cols]
-    compiled = stmt.values({c.name: bindparam(c.name) for c in cols}).compile(dialect=dialect)
-    order = [cols.index(table.c[name]) for name in compiled.positiontup]
+        return await conn.exec_driver_sql(sql, tuple(values[i] for i in order))
     batch = [tuple(row[i] for i in order) for row in zip(*values, strict=True)]
-    return await conn.exec_driver_sql(str(compiled), batch)
+    return await conn.exec_driver_sql(sql, batch)
+
+
+@lru_cache(maxsize=64)
+def _bulk_sql(
+    dialect: Dialect, table: Table, names: tuple[str, ...], how: OnConflict
+) -> tuple[str, tuple[int, ...]]:
+    """The SQL of a bulk insert of columns ``names``, and each parameter's column index."""
+    stmt = _insert(dialect.name, table)
+    if how.ignore:
+        key = how.key[0]
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(how.key))
+        stmt = stmt.returning(table.c[key]) if dialect.name == "postgresql" else stmt
+    else:
+        updates = _accumulated(dialect.name, stmt, table, how)
+        stmt = stmt.on_conflict_do_update(index_elements=list(how.key), set_=updates)
+    cols = [table.c[n] for n in names]
+    if dialect.name == "postgresql":
+        stmt = stmt.from_select(list(names), _unnest(cols, dialect))
+        prefix = "bulk_"
+    else:
+        stmt = stmt.values({n: bindparam(n) for n in names})
+        prefix = ""
+    compiled = stmt.compile(dialect=dialect)
+    order = tuple(names.index(p.removeprefix(prefix)) for p in compiled.positiontup or ())
+    return str(compiled), order
+
+
+def _accumulated(dialect: str, stmt: Any, table: Table, how: OnConflict) -> dict[str, Any]:
+    """The SET of an accumulating upsert: sums and extremes of the stored and new values."""
+    fn_max, fn_min = ("greatest", "least") if dialect == "postgresql" else ("max", "min")
+    excluded = stmt.excluded
+    updates: dict[str, Any] = {c: table.c[c] + excluded[c] for c in how.add}
+    for c in how.greatest:
+        updates[c] = getattr(func, fn_max)(table.c[c], excluded[c])
+    for c in how.least:
+        updates[c] = getattr(func, fn_min)(table.c[c], excluded[c])
+    return updates
 
 
 def _converted(col: Column[Any], values: list[Any], dialect: Dialect) -> list[Any]:
@@ -188,7 +227,7 @@ def _is_json(col: Column[Any], dialect: Dialect) -> bool:
 def _unnest(cols: Sequence[Column[Any]], dialect: Dialect) -> Select[Any]:
     """``SELECT … FROM unnest(:bulk_a, :bulk_b, …)``: one array parameter per column.
 
-    JSON goes as text and is cast back in SQL.
+    JSON goes as text (``_converted`` serialises it) and is cast back in SQL.
     """
     arrays = [bindparam(f"bulk_{c.name}",
                         type_=postgresql.ARRAY(Text() if _is_json(c, dialect) else c.type))
