@@ -19,6 +19,7 @@ from nexus_crm.models import (
 )
 
 D = agent_usage_daily.c
+MAX_IN_LIST = 2000  # more customers than this: read every customer's status
 
 
 async def daily_usage(session: AsyncSession, start: date, end_exclusive: date) -> Sequence[Any]:
@@ -117,8 +118,17 @@ async def tiers(session: AsyncSession) -> Sequence[UsageTierLimit]:
 
 async def statuses(session: AsyncSession, user_ids: Sequence[str]) -> dict[str, str]:
     """Each customer's current status."""
-    stmt = select(Customer.user_id, Customer.status).where(Customer.user_id.in_(list(user_ids)))
-    return {r[0]: r[1] for r in (await session.execute(stmt)).all()}
+    wanted = set(user_ids)
+    stmt = select(Customer.user_id, Customer.status)
+    if len(wanted) <= MAX_IN_LIST:  # else one scan of a small table beats a huge IN list
+        stmt = stmt.where(Customer.user_id.in_(sorted(wanted)))
+    return {r[0]: r[1] for r in (await session.execute(stmt)).all() if r[0] in wanted}
+
+
+async def active_user_ids(session: AsyncSession) -> set[str]:
+    """The user ids of the customers whose status is ``active``."""
+    stmt = select(Customer.user_id).where(Customer.status == "active")
+    return set((await session.scalars(stmt)).all())
 
 
 async def fingerprint(session: AsyncSession, before: date, before_at: datetime) -> tuple[Any, ...]:

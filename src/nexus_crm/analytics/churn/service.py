@@ -137,8 +137,8 @@ async def churn_alerts(session: AsyncSession, *, alert_type: str, month: str) ->
 
 async def active_scores(session: AsyncSession, result: Scored) -> list[ChurnScore]:
     """Scores of customers still active now (a cancellation today removes one)."""
-    status = await repo.statuses(session, [s.user_id for s in result.scores])
-    return [s for s in result.scores if status.get(s.user_id) == "active"]
+    active = await repo.active_user_ids(session)  # no list of the scored: one plain query
+    return [s for s in result.scores if s.user_id in active]
 
 
 async def list_churn_risks(
