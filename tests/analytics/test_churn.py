@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -10,11 +10,18 @@ import numpy as np
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nexus_crm.alerts.rules import AlertPolicy
 from nexus_crm.analytics.churn.config import ChurnConfig
 from nexus_crm.analytics.churn.features import FEATURES, Snapshot
 from nexus_crm.analytics.churn.model import RuleScorer, TrainingSet, select_scorer
+from nexus_crm.analytics.churn.repository import fingerprint
 from nexus_crm.analytics.churn.service import lifetime_months, scored
 from nexus_crm.analytics.churn.training import known_before, snapshot_at, training_set
+from nexus_crm.db import transaction
+from nexus_crm.ingest.service import ingest_events
+from nexus_crm.kit.ids import uuid7
+from nexus_crm.kit.time import day_start, local_day, utcnow
+from nexus_crm.privacy.service import erase_customer
 from tests.analytics.churn_data import FIRST, Person, decliner, store
 
 UTC = ZoneInfo("UTC")
@@ -176,3 +183,39 @@ async def test_churn_api(
     assert 0 <= churn["probability"] < first["probability"]
     bad = await client.get("/agent-usage/churn-risks?limit=0", headers=read_headers)
     assert bad.status_code == 422
+
+
+async def test_the_cache_key_changes_with_past_usage_and_erasures_not_with_today(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A late event for a past day or an erasure changes the key; today's use does not."""
+    tz = ZoneInfo("America/Mexico_City")
+    now = utcnow()
+    today = local_day(now, tz)
+    since = day_start(today, tz)
+
+    async def key() -> tuple[object, ...]:
+        async with sessions() as s:
+            return await fingerprint(s, today, since)
+
+    async def ingest(occurred: datetime, user_id: str = "u1") -> None:
+        rows = [{"id": uuid7(), "event_id": str(uuid7()), "user_id": user_id,
+                 "agent_id": "NEXUS", "session_id": "s", "tokens_used": 10,
+                 "response_time_ms": 100, "subscription_tier": "pro",
+                 "occurred_at": occurred, "day": local_day(occurred, tz), "received_at": now,
+                 "metadata": {}}]  # fmt: skip
+        async with transaction(sessions) as s:
+            await ingest_events(s, rows=rows, received_at=now, policy=AlertPolicy())
+
+    first = await key()
+    await ingest(since + timedelta(minutes=1))  # today: scores as of today are unchanged
+    assert await key() == first
+    await ingest(since - timedelta(days=3))  # a late event for a past day
+    late = await key()
+    assert late != first
+    await ingest(since - timedelta(days=3), user_id="u2")
+    assert await key() != late
+    settled = await key()
+    async with transaction(sessions) as s:
+        await erase_customer(s, user_id="u2", key=b"k" * 32, actor="test", now=now)
+    assert await key() != settled

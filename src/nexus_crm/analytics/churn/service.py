@@ -125,6 +125,11 @@ async def scored(
     return result
 
 
+def clear_cache() -> None:
+    """Forget the cached snapshot (for a process whose database was emptied under it)."""
+    _cache.clear()
+
+
 async def statuses_of(session: AsyncSession, user_ids: list[str]) -> dict[str, str]:
     """Customers' current status (``active``, ``cancelled``)."""
     return await repo.statuses(session, user_ids)
