@@ -167,7 +167,7 @@ async def test_agent_performance_and_active_users(sessions: Sessions) -> None:
     await write(sessions, customers=people, usage=usage)
     async with transaction(sessions) as s:
         agents = await business.agent_performance(s, window(7))
-        active = await business.active_users_per_tier(s, TODAY)
+        active = await business.active_users_per_tier(s, TODAY, UTC_ZONE)
     assert [a.agent_id for a in agents] == ["BLAZE", "NEXUS"]
     blaze, nexus = agents
     # Last 7 days: NEXUS 7 × 10 = 70, BLAZE 3 × 30 = 90 interactions.

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.analytics import forecast as fc
 from nexus_crm.analytics import repository as repo
-from nexus_crm.analytics import service
+from nexus_crm.analytics import service, windows
 from nexus_crm.analytics.business_schemas import (
     AgentForecast,
     AgentPerformance,
@@ -98,7 +98,8 @@ def revenue_opportunity(
 
 async def agent_performance(session: AsyncSession, w: Window) -> list[AgentPerformance]:
     """Per agent over the window (the insights roll-up), with its share of all use."""
-    agents = [service.agent_usage(r) for r in await repo.agent_rollup(session, w.start, w.end)]
+    rows = await windows.agent_rollup(session, w.start, w.end, ZoneInfo(w.timezone))
+    agents = [service.agent_usage(r) for r in rows]
     interactions = sum(a.interactions for a in agents)
     tokens = sum(a.tokens for a in agents)
     return [
@@ -140,11 +141,13 @@ async def customer_value(
     return value, churn_distribution([s.probability for s in scores])
 
 
-async def active_users_per_tier(session: AsyncSession, today: date) -> list[TierActiveUsers]:
+async def active_users_per_tier(
+    session: AsyncSession, today: date, tz: ZoneInfo
+) -> list[TierActiveUsers]:
     """Customers with any use in the last 7 and 30 days (today included), per current tier."""
     found: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for i, days in enumerate((7, 30)):
-        for r in await repo.tier_rollup(session, days_back(today, days), today):
+        for r in await windows.tier_rollup(session, days_back(today, days), today, tz):
             found[r.tier][i] = int(r.users)
     rank = {t.tier: t.rank for t in await tiers_repo.list_tiers(session)}
     order = sorted(found, key=lambda t: (rank.get(t, len(rank) + 1), t))
@@ -232,7 +235,7 @@ async def get_business_metrics(
         agents=await agent_performance(session, w),
         customer_value=value,
         churn_distribution=distribution,
-        active_users=await active_users_per_tier(session, today),
+        active_users=await active_users_per_tier(session, today, tz),
         forecast_history_days=FORECAST_HISTORY_DAYS,
         forecasts=await agent_forecasts(session, today),
     )

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.models import (
     RESPONSE_TIME_BUCKETS,
     Customer,
+    PrivacyErasure,
     SubscriptionChange,
     UsageAlert,
     UsageTierLimit,
@@ -20,6 +21,7 @@ from nexus_crm.models import (
 )
 
 D = agent_usage_daily.c
+ONE_DAY = timedelta(days=1)
 H = agent_usage_hourly.c
 
 
@@ -70,6 +72,70 @@ async def tier_rollup(session: AsyncSession, start: date, end: date) -> Sequence
         .order_by(tier)
     )
     return list((await session.execute(stmt)).all())
+
+
+def _seen_before(start: date, end: date, *, per_agent: bool) -> Any:
+    """Whether the outer daily row's customer (and agent) has a row in ``[start, end]``."""
+    p = agent_usage_daily.alias("earlier")
+    cond = [p.c.user_id == D.user_id, p.c.day.between(start, end)]
+    if per_agent:
+        cond.append(p.c.agent_id == D.agent_id)
+    return exists().where(*cond)
+
+
+async def day_agent_rollup(session: AsyncSession, day: date, since: date) -> Sequence[Row[Any]]:
+    """``agent_rollup`` of one day, and per agent its customers with no use in [since, day)."""
+    new = func.count().filter(~_seen_before(since, day - ONE_DAY, per_agent=True))
+    columns = [*_rollup_columns(), new.label("new_users")]
+    stmt = select(D.agent_id, *columns).where(D.day == day)
+    return list((await session.execute(stmt.group_by(D.agent_id).order_by(D.agent_id))).all())
+
+
+async def day_new_users(session: AsyncSession, day: date, since: date) -> int:
+    """Customers with use on ``day`` and none in ``[since, day)``."""
+    stmt = select(func.count(func.distinct(D.user_id))).where(
+        D.day == day, ~_seen_before(since, day - ONE_DAY, per_agent=False)
+    )
+    return int(await session.scalar(stmt) or 0)
+
+
+async def day_tier_rollup(session: AsyncSession, day: date, since: date) -> Sequence[Row[Any]]:
+    """``tier_rollup`` of one day; ``users`` counts only customers with no use in [since, day)."""
+    tier = func.coalesce(Customer.tier, "unknown").label("tier")
+    new = ~_seen_before(since, day - ONE_DAY, per_agent=False)
+    stmt = (
+        select(
+            tier,
+            func.count(func.distinct(D.user_id)).filter(new).label("users"),
+            func.sum(D.interactions).label("interactions"),
+            func.sum(D.tokens).label("tokens"),
+        )
+        .select_from(agent_usage_daily.outerjoin(Customer, Customer.user_id == D.user_id))
+        .where(D.day == day)
+        .group_by(tier)
+        .order_by(tier)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def past_marker(session: AsyncSession, before_at: datetime) -> tuple[Any, ...]:
+    """Cheap figures that change when any use before ``before_at`` is stored or re-keyed.
+
+    From the hourly totals (every ingest writes them with the daily rows; an event before
+    ``before_at`` adds to an hour starting before it) and the erasures (they re-key rows).
+    """
+    usage = select(func.count(), func.coalesce(func.sum(H.interactions), 0)).where(
+        H.hour < before_at
+    )
+    erased = select(func.count(), func.max(PrivacyErasure.erased_at),
+                    func.max(PrivacyErasure.resubscribed_at))  # fmt: skip
+    return (*(await session.execute(usage)).one(), *(await session.execute(erased)).one())
+
+
+async def tier_marker(session: AsyncSession) -> tuple[Any, ...]:
+    """Figures that change when a customer's current tier may have changed."""
+    stmt = select(func.count(), func.max(SubscriptionChange.recorded_at))
+    return tuple((await session.execute(stmt)).one())
 
 
 async def customer_with_tier(

@@ -6,10 +6,10 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.analytics import repository as repo
+from nexus_crm.analytics import windows
 from nexus_crm.analytics.churn.service import customer_churn
 from nexus_crm.analytics.schemas import (
     AgentUsage,
@@ -43,8 +43,8 @@ def _avg(total_ms: int, n: int) -> float | None:
     return round(total_ms / n, 1) if n else None
 
 
-def agent_usage(row: Row[Any]) -> AgentUsage:
-    """One agent's figures from a row of ``repository.agent_rollup``."""
+def agent_usage(row: Any) -> AgentUsage:
+    """One agent's figures from a row of ``repository.agent_rollup`` (or ``windows``')."""
     counts = [int(getattr(row, b)) for b in RESPONSE_TIME_BUCKETS]
     return AgentUsage(
         agent_id=row.agent_id,
@@ -57,7 +57,7 @@ def agent_usage(row: Row[Any]) -> AgentUsage:
     )
 
 
-def _totals(rows: list[Row[Any]], active_users: int) -> Totals:
+def _totals(rows: list[Any], active_users: int) -> Totals:
     interactions = sum(int(r.interactions) for r in rows)
     counts = [sum(int(getattr(r, b)) for r in rows) for b in RESPONSE_TIME_BUCKETS]
     max_rt = max((int(r.rt_max) for r in rows), default=0)
@@ -83,8 +83,9 @@ def previous_window(w: Window) -> Window:
 
 
 async def _window_totals(session: AsyncSession, w: Window) -> WindowTotals:
-    rows = list(await repo.agent_rollup(session, w.start, w.end))
-    active = await repo.active_users(session, w.start, w.end)
+    tz = ZoneInfo(w.timezone)
+    rows = await windows.agent_rollup(session, w.start, w.end, tz)
+    active = await windows.active_users(session, w.start, w.end, tz)
     return WindowTotals(window=w, totals=_totals(rows, active))
 
 
@@ -115,14 +116,14 @@ async def compare(session: AsyncSession, w: Window) -> Comparison:
 
 async def get_insights(session: AsyncSession, *, days: int, today: date, timezone: str) -> Insights:
     """Totals, per agent, per tier over the last ``days`` days, and their % changes."""
-    w = window(days, today, timezone)
-    rows = list(await repo.agent_rollup(session, w.start, w.end))
-    totals = _totals(rows, await repo.active_users(session, w.start, w.end))
+    w, tz = window(days, today, timezone), ZoneInfo(timezone)
+    rows = await windows.agent_rollup(session, w.start, w.end, tz)
+    totals = _totals(rows, await windows.active_users(session, w.start, w.end, tz))
     tiers = [
         TierUsage(
             tier=r.tier, users=int(r.users), interactions=int(r.interactions), tokens=int(r.tokens)
         )
-        for r in await repo.tier_rollup(session, w.start, w.end)
+        for r in await windows.tier_rollup(session, w.start, w.end, tz)
     ]
     previous = await _window_totals(session, previous_window(w))
     return Insights(
