@@ -51,13 +51,13 @@ async def assert_same(sessions: async_sessionmaker[AsyncSession], today: date) -
         for end in (today, today - timedelta(days=3)):
             start = end - timedelta(days=days - 1)
             async with sessions() as s:
-                assert plain(await windows.agent_rollup(s, start, end, TZ)) == plain(
+                assert plain(await windows.agent_rollup(s, start, end, TZ, today=today)) == plain(
                     await repo.agent_rollup(s, start, end)
                 ), (start, end)
-                assert await windows.active_users(s, start, end, TZ) == await repo.active_users(
-                    s, start, end
-                )
-                assert plain(await windows.tier_rollup(s, start, end, TZ)) == plain(
+                assert await windows.active_users(
+                    s, start, end, TZ, today=today
+                ) == await repo.active_users(s, start, end)
+                assert plain(await windows.tier_rollup(s, start, end, TZ, today=today)) == plain(
                     await repo.tier_rollup(s, start, end)
                 )
 

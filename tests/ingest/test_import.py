@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from nexus_crm.ingest.importer import EVENT_CSV, derived_event_id
 from nexus_crm.ingest.readers import ImportFileError, open_source, records
 from nexus_crm.ingest.schemas import UsageEventIn
-from nexus_crm.models import AgentUsageEvent
+from nexus_crm.models import AgentUsageEvent, UsageAlert
 from nexus_crm.settings import Settings
 from tests.conftest import reset_database
 from tests.ingest.history_files import (
@@ -209,3 +209,41 @@ async def test_unreadable_files_raise_a_clear_error(tmp_path: Path) -> None:
         pytest.raises(ImportFileError, match="cannot read the file"),
     ):
         list(records(source, "auto", EVENT_CSV))
+
+
+async def test_limits_are_checked_once_the_history_is_in(
+    client: httpx.AsyncClient, sessions: Sessions, settings: Settings, db_url: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """A customer over its limit gets the same alert from an import (in small batches) as
+    from the webhook: checked once after the last batch, as of now."""
+    now = datetime.now(UTC)
+    events = [
+        event(
+            user_id="heavy",
+            subscription_tier="essential",
+            tokens_used=20_000,
+            timestamp=(now - timedelta(minutes=i)).isoformat(),
+        )
+        for i in range(12)
+    ]
+    events += [event(user_id="light", subscription_tier="essential", tokens_used=10,
+                     timestamp=now.isoformat())]  # fmt: skip
+    counts, _ = await load(sessions, settings, write_lines(tmp_path / "h.jsonl", events),
+                           batch_size=4)  # fmt: skip
+    assert counts.stored == 13
+    imported = await limit_alerts(sessions)
+    assert [(a[0], a[1]) for a in imported] == [("heavy", "usage_limit_exceeded")]
+
+    await reset_database(db_url)
+    body, headers = signed({"events": events})
+    assert (await client.post("/agent-usage/events", content=body, headers=headers)).is_success
+    assert await limit_alerts(sessions) == imported
+
+
+async def limit_alerts(sessions: Sessions) -> list[tuple[Any, ...]]:
+    """(user, type, severity, usage %) of the usage-limit alerts."""
+    async with sessions() as s:
+        rows = (await s.execute(select(UsageAlert).order_by(UsageAlert.user_id))).scalars()
+        return [(a.user_id, a.alert_type, a.severity, a.data["usage_percentage"])
+                for a in rows if a.alert_type.startswith("usage_limit")]  # fmt: skip

@@ -98,7 +98,7 @@ def revenue_opportunity(
 
 async def agent_performance(session: AsyncSession, w: Window) -> list[AgentPerformance]:
     """Per agent over the window (the insights roll-up), with its share of all use."""
-    rows = await windows.agent_rollup(session, w.start, w.end, ZoneInfo(w.timezone))
+    rows = await windows.agent_rollup(session, w.start, w.end, ZoneInfo(w.timezone), today=w.end)
     agents = [service.agent_usage(r) for r in rows]
     interactions = sum(a.interactions for a in agents)
     tokens = sum(a.tokens for a in agents)
@@ -147,7 +147,7 @@ async def active_users_per_tier(
     """Customers with any use in the last 7 and 30 days (today included), per current tier."""
     found: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for i, days in enumerate((7, 30)):
-        for r in await windows.tier_rollup(session, days_back(today, days), today, tz):
+        for r in await windows.tier_rollup(session, days_back(today, days), today, tz, today=today):
             found[r.tier][i] = int(r.users)
     rank = {t.tier: t.rank for t in await tiers_repo.list_tiers(session)}
     order = sorted(found, key=lambda t: (rank.get(t, len(rank) + 1), t))

@@ -82,10 +82,10 @@ def previous_window(w: Window) -> Window:
     return window(w.days, w.start - timedelta(days=1), w.timezone)
 
 
-async def _window_totals(session: AsyncSession, w: Window) -> WindowTotals:
+async def _window_totals(session: AsyncSession, w: Window, today: date) -> WindowTotals:
     tz = ZoneInfo(w.timezone)
-    rows = await windows.agent_rollup(session, w.start, w.end, tz)
-    active = await windows.active_users(session, w.start, w.end, tz)
+    rows = await windows.agent_rollup(session, w.start, w.end, tz, today=today)
+    active = await windows.active_users(session, w.start, w.end, tz, today=today)
     return WindowTotals(window=w, totals=_totals(rows, active))
 
 
@@ -105,10 +105,10 @@ def change(current: Totals, previous: Totals) -> Change:
     )
 
 
-async def compare(session: AsyncSession, w: Window) -> Comparison:
+async def compare(session: AsyncSession, w: Window, today: date) -> Comparison:
     """Totals of ``w`` and of the window before it, and the % change between them."""
-    current = await _window_totals(session, w)
-    previous = await _window_totals(session, previous_window(w))
+    current = await _window_totals(session, w, today)
+    previous = await _window_totals(session, previous_window(w), today)
     return Comparison(
         current=current, previous=previous, change=change(current.totals, previous.totals)
     )
@@ -117,15 +117,15 @@ async def compare(session: AsyncSession, w: Window) -> Comparison:
 async def get_insights(session: AsyncSession, *, days: int, today: date, timezone: str) -> Insights:
     """Totals, per agent, per tier over the last ``days`` days, and their % changes."""
     w, tz = window(days, today, timezone), ZoneInfo(timezone)
-    rows = await windows.agent_rollup(session, w.start, w.end, tz)
-    totals = _totals(rows, await windows.active_users(session, w.start, w.end, tz))
+    rows = await windows.agent_rollup(session, w.start, w.end, tz, today=today)
+    totals = _totals(rows, await windows.active_users(session, w.start, w.end, tz, today=today))
     tiers = [
         TierUsage(
             tier=r.tier, users=int(r.users), interactions=int(r.interactions), tokens=int(r.tokens)
         )
-        for r in await windows.tier_rollup(session, w.start, w.end, tz)
+        for r in await windows.tier_rollup(session, w.start, w.end, tz, today=today)
     ]
-    previous = await _window_totals(session, previous_window(w))
+    previous = await _window_totals(session, previous_window(w), today)
     return Insights(
         window=w,
         totals=totals,
@@ -133,7 +133,9 @@ async def get_insights(session: AsyncSession, *, days: int, today: date, timezon
         tiers=tiers,
         previous=previous,
         change=change(totals, previous.totals),
-        week_over_week=await compare(session, window(7, today - timedelta(days=1), timezone)),
+        week_over_week=await compare(
+            session, window(7, today - timedelta(days=1), timezone), today
+        ),
     )
 
 

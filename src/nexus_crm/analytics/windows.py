@@ -5,7 +5,8 @@ covers days that rarely change. The sums over ``[start, end - 1]`` are cached pe
 under a marker that changes whenever any use before ``end`` is stored or re-keyed
 (``repository.past_marker``), so a cached figure is never stale; the last day is read each
 time and added. Distinct customers stay exact: the last day contributes only those with no
-use earlier in the window.
+use earlier in the window. A window ending before today is cached whole, under the marker of
+everything up to its last day.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from nexus_crm.models import RESPONSE_TIME_BUCKETS
 
 ADDED = ("interactions", "tokens", "rt_sum", *RESPONSE_TIME_BUCKETS)
 CACHE_ENTRIES = 64
+ONE_DAY = timedelta(days=1)
 _cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
 
@@ -32,17 +34,17 @@ def clear_cache() -> None:
     _cache.clear()
 
 
-async def _past(session: AsyncSession, kind: str, start: date, end: date, tz: ZoneInfo,
-                read: Any) -> Any:  # fmt: skip
-    """``read(start, end - 1)``, cached under the marker of everything before ``end``."""
-    marker = await repo.past_marker(session, day_start(end, tz))
+async def _cached(session: AsyncSession, kind: str, start: date, last: date, tz: ZoneInfo,
+                  read: Any) -> Any:  # fmt: skip
+    """``read(start, last)``, cached under the marker of everything up to the day ``last``."""
+    marker = await repo.past_marker(session, day_start(last + ONE_DAY, tz))
     if kind == "tiers":
         marker = (*marker, *await repo.tier_marker(session))
-    key = (str(session.get_bind().engine.url), kind, start, end, str(tz), marker)
+    key = (str(session.get_bind().engine.url), kind, start, last, str(tz), marker)
     if key in _cache:
         _cache.move_to_end(key)
         return _cache[key]
-    value = await read(start, end - timedelta(days=1))
+    value = await read(start, last)
     _cache[key] = value
     while len(_cache) > CACHE_ENTRIES:
         _cache.popitem(last=False)
@@ -53,15 +55,27 @@ def _as_dicts(rows: Any, key: str) -> dict[str, dict[str, Any]]:
     return {getattr(r, key): dict(r._mapping) for r in rows}
 
 
-async def agent_rollup(session: AsyncSession, start: date, end: date, tz: ZoneInfo) -> list[Any]:
-    """``repository.agent_rollup`` of ``[start, end]`` (rows with the same attributes)."""
-    if end <= start:
-        return list(await repo.agent_rollup(session, start, end))
+def _rows(merged: dict[str, dict[str, Any]]) -> list[Any]:
+    return [SimpleNamespace(**merged[k]) for k in sorted(merged)]
+
+
+async def agent_rollup(
+    session: AsyncSession, start: date, end: date, tz: ZoneInfo, *, today: date
+) -> list[Any]:
+    """``repository.agent_rollup`` of ``[start, end]`` (rows with the same attributes).
+
+    A window that ends before ``today`` is closed: cached whole.
+    """
 
     async def read(a: date, b: date) -> dict[str, dict[str, Any]]:
         return _as_dicts(await repo.agent_rollup(session, a, b), "agent_id")
 
-    merged = {k: dict(v) for k, v in (await _past(session, "agents", start, end, tz, read)).items()}
+    if end < today:
+        return _rows(await _cached(session, "agents", start, end, tz, read))
+    if end <= start:
+        return list(await repo.agent_rollup(session, start, end))
+    past = await _cached(session, "agents", start, end - ONE_DAY, tz, read)
+    merged = {k: dict(v) for k, v in past.items()}
     for r in await repo.day_agent_rollup(session, end, start):
         row = merged.setdefault(r.agent_id, {"agent_id": r.agent_id, "users": 0, "rt_max": 0,
                                              **dict.fromkeys(ADDED, 0)})  # fmt: skip
@@ -69,33 +83,43 @@ async def agent_rollup(session: AsyncSession, start: date, end: date, tz: ZoneIn
             row[name] = int(row[name]) + int(getattr(r, name))
         row["users"] = int(row["users"]) + int(r.new_users)
         row["rt_max"] = max(int(row["rt_max"]), int(r.rt_max))
-    return [SimpleNamespace(**merged[a]) for a in sorted(merged)]
+    return _rows(merged)
 
 
-async def active_users(session: AsyncSession, start: date, end: date, tz: ZoneInfo) -> int:
+async def active_users(
+    session: AsyncSession, start: date, end: date, tz: ZoneInfo, *, today: date
+) -> int:
     """``repository.active_users`` of ``[start, end]``."""
-    if end <= start:
-        return await repo.active_users(session, start, end)
 
     async def read(a: date, b: date) -> int:
         return await repo.active_users(session, a, b)
 
-    past: int = await _past(session, "active", start, end, tz, read)
+    if end < today:
+        closed: int = await _cached(session, "active", start, end, tz, read)
+        return closed
+    if end <= start:
+        return await repo.active_users(session, start, end)
+    past: int = await _cached(session, "active", start, end - ONE_DAY, tz, read)
     return past + await repo.day_new_users(session, end, start)
 
 
-async def tier_rollup(session: AsyncSession, start: date, end: date, tz: ZoneInfo) -> list[Any]:
+async def tier_rollup(
+    session: AsyncSession, start: date, end: date, tz: ZoneInfo, *, today: date
+) -> list[Any]:
     """``repository.tier_rollup`` of ``[start, end]`` (customers' current tiers)."""
-    if end <= start:
-        return list(await repo.tier_rollup(session, start, end))
 
     async def read(a: date, b: date) -> dict[str, dict[str, Any]]:
         return _as_dicts(await repo.tier_rollup(session, a, b), "tier")
 
-    merged = {k: dict(v) for k, v in (await _past(session, "tiers", start, end, tz, read)).items()}
+    if end < today:
+        return _rows(await _cached(session, "tiers", start, end, tz, read))
+    if end <= start:
+        return list(await repo.tier_rollup(session, start, end))
+    past = await _cached(session, "tiers", start, end - ONE_DAY, tz, read)
+    merged = {k: dict(v) for k, v in past.items()}
     for r in await repo.day_tier_rollup(session, end, start):
         row = merged.setdefault(r.tier, {"tier": r.tier, "users": 0, "interactions": 0,
                                          "tokens": 0})  # fmt: skip
         for name in ("users", "interactions", "tokens"):
             row[name] = int(row[name]) + int(getattr(r, name) or 0)
-    return [SimpleNamespace(**merged[t]) for t in sorted(merged)]
+    return _rows(merged)

@@ -22,6 +22,8 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.alerts.rules import AlertPolicy
+from nexus_crm.alerts.schemas import AlertChanges
+from nexus_crm.alerts.service import evaluate_limit_alerts
 from nexus_crm.db import run_transaction
 from nexus_crm.ingest.flows import apply_subscription
 from nexus_crm.ingest.readers import Problem, Record, spec_of
@@ -150,9 +152,14 @@ def valid_batches(
 
 
 async def store_events(
-    session: AsyncSession, *, events: list[UsageEventIn], settings: Settings
-) -> IngestResult:
-    """Store validated history events in the caller's transaction, as the webhook would."""
+    session: AsyncSession, *, events: list[UsageEventIn], settings: Settings,
+    limit_alerts: bool = True,
+) -> IngestResult:  # fmt: skip
+    """Store validated history events in the caller's transaction, as the webhook would.
+
+    ``limit_alerts=False`` leaves the usage-limit evaluation to the caller (``import_events``
+    runs it once at the end instead of once per batch).
+    """
     now = utcnow()
     for ev in events:
         if ev.event_id is None:
@@ -161,7 +168,15 @@ async def store_events(
     policy = AlertPolicy.from_settings(settings)
     key = erasure_key(settings)  # erased customers stay erased (suppressed)
     return (await ingest_events(session, rows=rows, received_at=now, policy=policy,
-                                erasure_key=key)).result  # fmt: skip
+                                erasure_key=key, limit_alerts=limit_alerts)).result  # fmt: skip
+
+
+async def evaluate_imported(
+    session: AsyncSession, *, user_ids: list[str], settings: Settings
+) -> AlertChanges:
+    """Usage-limit alerts of the imported customers, as of now (once, after the import)."""
+    return await evaluate_limit_alerts(session, user_ids=user_ids, now=utcnow(),
+                                       policy=AlertPolicy.from_settings(settings))  # fmt: skip
 
 
 async def store_subscriptions(
@@ -194,12 +209,19 @@ async def import_events(
     hooks = hooks or ImportHooks()
     counts = ImportCounts("events")
     check = partial(validate_record, model=UsageEventIn, context=await _context(sessions, settings))
+    touched: set[str] = set()
     for batch in valid_batches(records, counts, hooks, batch_size, check):
-        work = partial(store_events, events=batch, settings=settings)
+        work = partial(store_events, events=batch, settings=settings, limit_alerts=False)
         result = await run_transaction(sessions, work)
+        touched.update(ev.user_id for ev in batch)
         counts.stored += result.accepted
         counts.unchanged += result.duplicates
         counts.suppressed += result.suppressed or 0
+    # Limits are checked once for the whole history (per batch, a customer's period totals
+    # were re-read for every batch that touched it: the import's cost grew with customers).
+    if touched:
+        work_alerts = partial(evaluate_imported, user_ids=sorted(touched), settings=settings)
+        await run_transaction(sessions, work_alerts)
     hooks.on_progress(counts)
     return counts
 

@@ -213,10 +213,12 @@ def _result(inserted: int, kept: int, suppressed: Sequence[Mapping[str, Any]]) -
 async def ingest_events(
     session: AsyncSession, *, rows: Sequence[Mapping[str, Any]], received_at: datetime,
     policy: AlertPolicy, follow_up_days: int = 30, erasure_key: bytes | None = None,
+    limit_alerts: bool = True,
 ) -> IngestOutcome:  # fmt: skip
     """Store new events, add them to aggregates, track tiers, evaluate usage-limit alerts.
 
-    With ``erasure_key``, events of erased customers are answered as suppressed, not stored.
+    With ``erasure_key``, events of erased customers are answered as suppressed, not stored;
+    ``limit_alerts=False`` leaves the usage-limit evaluation to the caller.
     """
     suppressed: list[Mapping[str, Any]] = []
     if erasure_key is not None:
@@ -230,9 +232,11 @@ async def ingest_events(
     for r in inserted:
         observations[r["user_id"]].append((r["occurred_at"], r["subscription_tier"]))
     await observe_tiers(session, observations, now=received_at, follow_up_days=follow_up_days)
-    alerts = await evaluate_limit_alerts(
-        session, user_ids=sorted(observations), now=received_at, policy=policy
-    )
+    alerts = AlertChanges()
+    if limit_alerts:
+        alerts = await evaluate_limit_alerts(
+            session, user_ids=sorted(observations), now=received_at, policy=policy
+        )
     result = _result(len(inserted), len(rows), suppressed)
     return IngestOutcome(result=result, inserted=inserted, alerts=alerts, suppressed=suppressed)
 
