@@ -41,6 +41,7 @@ WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {},
     422: {},
     429: {"description": "over the signing secret's rate limit"},
+    503: {"description": "overloaded or database unavailable; retry after Retry-After"},
 }
 # Webhook bodies are read as bytes (the signature covers the exact bytes), so FastAPI does not
 # see their models; the app adds these to the OpenAPI components.

@@ -49,7 +49,7 @@ class EventWriter:
                  max_queued_events: int = 50_000) -> None:  # fmt: skip
         self._sessions, self._settings, self._after_commit = sessions, settings, after_commit
         self.max_group_events, self.max_queued_events = max_group_events, max_queued_events
-        self._queue: deque[_Request] = deque()
+        self._queue: deque[_Request | None] = deque()  # None: stop once what is before is stored
         self._queued_events = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -70,7 +70,7 @@ class EventWriter:
         task, self._task = self._task, None
         if task is None:
             return
-        self._queue.append(_Request((), datetime.min, asyncio.get_running_loop().create_future()))
+        self._queue.append(None)
         self._wake.set()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -95,7 +95,7 @@ class EventWriter:
             while self._queue:
                 group = self._take()
                 if not group:
-                    return  # the stop marker
+                    return  # stopped
                 await self._store(group)
 
     def _take(self) -> list[_Request]:
@@ -104,13 +104,14 @@ class EventWriter:
         size = 0
         while self._queue:
             head = self._queue[0]
-            if not head.rows:  # stop marker: store the group so far, then stop
+            if head is None:  # stop: store the group so far, then stop
                 if not group:
                     self._queue.popleft()
                 break
             if group and size + len(head.rows) > self.max_group_events:
                 break
-            group.append(self._queue.popleft())
+            group.append(head)
+            self._queue.popleft()
             size += len(head.rows)
         self._queued_events -= size
         return group
