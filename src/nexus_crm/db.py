@@ -84,6 +84,11 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is busy or unreachable (retry later), not a bug."""
+    return isinstance(exc, OSError) or (isinstance(exc, DBAPIError) and is_transient(exc))
+
+
 async def run_transaction(
     sessions: async_sessionmaker[AsyncSession],
     work: Callable[[AsyncSession], Awaitable[T]],

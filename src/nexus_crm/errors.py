@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from nexus_crm.db import is_transient
+from nexus_crm.db import database_unavailable
 
 log = logging.getLogger("nexus_crm.errors")
 
@@ -193,7 +193,7 @@ def _method(conn: HTTPConnection) -> str:
 
 
 async def _database_handler(conn: HTTPConnection, exc: Exception) -> Response:
-    if isinstance(exc, DBAPIError) and not is_transient(exc):
+    if not database_unavailable(exc):
         return await _unexpected_handler(conn, exc)
     # Busy (SQLite lock timeout), unreachable or restarting database: transient, and the
     # transaction was rolled back, so the client may safely retry the same request.

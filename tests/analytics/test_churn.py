@@ -196,7 +196,7 @@ async def test_the_cache_key_changes_with_past_usage_and_erasures_not_with_today
 
     async def key() -> tuple[object, ...]:
         async with sessions() as s:
-            return await fingerprint(s, today, since)
+            return await fingerprint(s, since)
 
     async def ingest(occurred: datetime, user_id: str = "u1") -> None:
         rows = [{"id": uuid7(), "event_id": str(uuid7()), "user_id": user_id,

@@ -12,6 +12,7 @@ everything up to its last day.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -51,39 +52,55 @@ async def _cached(session: AsyncSession, kind: str, start: date, last: date, tz:
     return value
 
 
-def _as_dicts(rows: Any, key: str) -> dict[str, dict[str, Any]]:
-    return {getattr(r, key): dict(r._mapping) for r in rows}
+async def _split(session: AsyncSession, kind: str, start: date, end: date, tz: ZoneInfo,
+                 today: date, read: Any) -> tuple[Any, bool]:  # fmt: skip
+    """The cached part of ``[start, end]``, and whether its last day is still to be added.
+
+    A window ending before ``today`` is closed and cached whole; otherwise ``[start, end-1]``
+    (empty for a one-day window) is cached and the last day is read by the caller.
+    """
+    if end < today:
+        return await _cached(session, kind, start, end, tz, read), False
+    return await _cached(session, kind, start, end - ONE_DAY, tz, read), True
 
 
-def _rows(merged: dict[str, dict[str, Any]]) -> list[Any]:
+Rollup = Callable[[AsyncSession, date, date], Awaitable[Sequence[Any]]]
+
+
+async def _keyed(session: AsyncSession, kind: str, key: str, window: tuple[date, date],
+                 tz: ZoneInfo, today: date, whole: Rollup, day: Rollup,
+                 add: Callable[[dict[str, Any], Any], None]) -> list[Any]:  # fmt: skip
+    """A roll-up keyed by ``key`` over ``window``: the cached part plus ``day``'s rows."""
+    start, end = window
+
+    async def read(a: date, b: date) -> dict[str, dict[str, Any]]:
+        return {getattr(r, key): dict(r._mapping) for r in await whole(session, a, b)}
+
+    past, open_day = await _split(session, kind, start, end, tz, today, read)
+    merged = {k: dict(v) for k, v in past.items()}
+    for r in await day(session, end, start) if open_day else ():
+        add(merged.setdefault(getattr(r, key), {key: getattr(r, key)}), r)
     return [SimpleNamespace(**merged[k]) for k in sorted(merged)]
+
+
+def _add_agent(row: dict[str, Any], r: Any) -> None:
+    for name in ADDED:
+        row[name] = int(row.get(name, 0)) + int(getattr(r, name))
+    row["users"] = int(row.get("users", 0)) + int(r.new_users)
+    row["rt_max"] = max(int(row.get("rt_max", 0)), int(r.rt_max))
+
+
+def _add_tier(row: dict[str, Any], r: Any) -> None:
+    for name in ("users", "interactions", "tokens"):
+        row[name] = int(row.get(name, 0)) + int(getattr(r, name) or 0)
 
 
 async def agent_rollup(
     session: AsyncSession, start: date, end: date, tz: ZoneInfo, *, today: date
 ) -> list[Any]:
-    """``repository.agent_rollup`` of ``[start, end]`` (rows with the same attributes).
-
-    A window that ends before ``today`` is closed: cached whole.
-    """
-
-    async def read(a: date, b: date) -> dict[str, dict[str, Any]]:
-        return _as_dicts(await repo.agent_rollup(session, a, b), "agent_id")
-
-    if end < today:
-        return _rows(await _cached(session, "agents", start, end, tz, read))
-    if end <= start:
-        return list(await repo.agent_rollup(session, start, end))
-    past = await _cached(session, "agents", start, end - ONE_DAY, tz, read)
-    merged = {k: dict(v) for k, v in past.items()}
-    for r in await repo.day_agent_rollup(session, end, start):
-        row = merged.setdefault(r.agent_id, {"agent_id": r.agent_id, "users": 0, "rt_max": 0,
-                                             **dict.fromkeys(ADDED, 0)})  # fmt: skip
-        for name in ADDED:
-            row[name] = int(row[name]) + int(getattr(r, name))
-        row["users"] = int(row["users"]) + int(r.new_users)
-        row["rt_max"] = max(int(row["rt_max"]), int(r.rt_max))
-    return _rows(merged)
+    """``repository.agent_rollup`` of ``[start, end]`` (rows with the same attributes)."""
+    return await _keyed(session, "agents", "agent_id", (start, end), tz, today,
+                        repo.agent_rollup, repo.day_agent_rollup, _add_agent)  # fmt: skip
 
 
 async def active_users(
@@ -94,32 +111,13 @@ async def active_users(
     async def read(a: date, b: date) -> int:
         return await repo.active_users(session, a, b)
 
-    if end < today:
-        closed: int = await _cached(session, "active", start, end, tz, read)
-        return closed
-    if end <= start:
-        return await repo.active_users(session, start, end)
-    past: int = await _cached(session, "active", start, end - ONE_DAY, tz, read)
-    return past + await repo.day_new_users(session, end, start)
+    past, open_day = await _split(session, "active", start, end, tz, today, read)
+    return int(past) + (await repo.day_new_users(session, end, start) if open_day else 0)
 
 
 async def tier_rollup(
     session: AsyncSession, start: date, end: date, tz: ZoneInfo, *, today: date
 ) -> list[Any]:
     """``repository.tier_rollup`` of ``[start, end]`` (customers' current tiers)."""
-
-    async def read(a: date, b: date) -> dict[str, dict[str, Any]]:
-        return _as_dicts(await repo.tier_rollup(session, a, b), "tier")
-
-    if end < today:
-        return _rows(await _cached(session, "tiers", start, end, tz, read))
-    if end <= start:
-        return list(await repo.tier_rollup(session, start, end))
-    past = await _cached(session, "tiers", start, end - ONE_DAY, tz, read)
-    merged = {k: dict(v) for k, v in past.items()}
-    for r in await repo.day_tier_rollup(session, end, start):
-        row = merged.setdefault(r.tier, {"tier": r.tier, "users": 0, "interactions": 0,
-                                         "tokens": 0})  # fmt: skip
-        for name in ("users", "interactions", "tokens"):
-            row[name] = int(row[name]) + int(getattr(r, name) or 0)
-    return _rows(merged)
+    return await _keyed(session, "tiers", "tier", (start, end), tz, today,
+                        repo.tier_rollup, repo.day_tier_rollup, _add_tier)  # fmt: skip

@@ -47,13 +47,16 @@ class IngestOutcome:
     suppressed: list[Mapping[str, Any]] = field(default_factory=list)
 
 
+def _context(settings: Settings, now: datetime, tiers: frozenset[str]) -> dict[str, Any]:
+    return {"tiers": tiers, "now": now, "max_future_seconds": settings.max_future_seconds,
+            "retention_days": settings.raw_event_retention_days}  # fmt: skip
+
+
 async def validation_context(
     session: AsyncSession, settings: Settings, now: datetime
 ) -> dict[str, Any]:
     """What validation needs to know: the configured tiers and the clock."""
-    return {"tiers": await repo.known_tiers(session), "now": now,
-            "max_future_seconds": settings.max_future_seconds,
-            "retention_days": settings.raw_event_retention_days}  # fmt: skip
+    return _context(settings, now, await repo.known_tiers(session))
 
 
 def parse_json(raw: bytes) -> Any:
@@ -305,9 +308,7 @@ def payload_rows(
     tiers: frozenset[str],
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Validate a decoded events webhook against the known ``tiers``; its rows to store."""
-    context = {"tiers": tiers, "now": received_at,
-               "max_future_seconds": settings.max_future_seconds,
-               "retention_days": settings.raw_event_retention_days}  # fmt: skip
+    context = _context(settings, received_at, tiers)
     events, batch = validate_events(payload, context=context, max_events=settings.max_batch_events)
     return event_rows(events, webhook_id=webhook_id, batch=batch, received_at=received_at,
                       tz=settings.tz)  # fmt: skip

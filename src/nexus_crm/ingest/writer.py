@@ -21,10 +21,9 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nexus_crm.db import is_transient, run_transaction
+from nexus_crm.db import database_unavailable, run_transaction
 from nexus_crm.errors import Overloaded
 from nexus_crm.ingest.service import IngestOutcome, ingest_requests
 from nexus_crm.settings import Settings
@@ -121,7 +120,7 @@ class EventWriter:
         try:
             outcomes = await self._commit(group)
         except Exception as exc:
-            if len(group) == 1 or _database_unavailable(exc):
+            if len(group) == 1 or database_unavailable(exc):
                 for r in group:
                     _settle(r, exc=exc)
                 return
@@ -144,11 +143,6 @@ class EventWriter:
         except Exception:  # the events are stored; a live update lost is not worth a 500
             log.exception("publishing %d stored events failed", len(combined.inserted))
         return outcomes
-
-
-def _database_unavailable(exc: BaseException) -> bool:
-    """Whether retrying the requests one by one is pointless (the database is the problem)."""
-    return isinstance(exc, OSError) or (isinstance(exc, DBAPIError) and is_transient(exc))
 
 
 def _settle(

@@ -9,19 +9,17 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nexus_crm.analytics.repository import past_marker
 from nexus_crm.models import (
     OPEN_ALERT_STATUSES,
     Customer,
-    PrivacyErasure,
     SubscriptionChange,
     UsageAlert,
     UsageTierLimit,
     agent_usage_daily,
-    agent_usage_hourly,
 )
 
 D = agent_usage_daily.c
-H = agent_usage_hourly.c
 MAX_IN_LIST = 2000  # more customers than this: read every customer's status
 
 
@@ -134,28 +132,17 @@ async def active_user_ids(session: AsyncSession) -> set[str]:
     return set((await session.scalars(stmt)).all())
 
 
-async def fingerprint(session: AsyncSession, before: date, before_at: datetime) -> tuple[Any, ...]:
-    """Cheap figures that change when usage before ``before`` or history before
-    ``before_at`` is added, or a customer is erased (today's use does not change a score as
-    of today).
+async def fingerprint(session: AsyncSession, before_at: datetime) -> tuple[Any, ...]:
+    """Cheap figures that change when usage or history before ``before_at`` is added, or a
+    customer is erased (today's use does not change a score as of today).
 
-    Usage is read from the hourly totals (hours × agents: thousands of rows where the daily
-    table has millions), which every ingest writes in the same transaction as the daily
-    rows: any event before ``before_at`` adds to an hour that starts before it. An erasure
-    re-keys a customer's rows without changing any total, so erasures count separately.
+    Usage and erasures: ``analytics.repository.past_marker`` (the hourly totals, not a scan
+    of the daily table); history: the subscription changes before ``before_at``.
     """
-    usage = select(func.count(), func.coalesce(func.sum(H.interactions), 0)).where(
-        H.hour < before_at
-    )
     changes = select(func.count(), func.max(SubscriptionChange.recorded_at)).where(
         SubscriptionChange.changed_at < before_at
     )
-    erased = select(func.count(), func.max(PrivacyErasure.erased_at),
-                    func.max(PrivacyErasure.resubscribed_at))  # fmt: skip
-    figures: list[Any] = []
-    for stmt in (usage, changes, erased):
-        figures.extend((await session.execute(stmt)).one())
-    return tuple(figures)
+    return (*await past_marker(session, before_at), *(await session.execute(changes)).one())
 
 
 def database_of(session: AsyncSession) -> str:

@@ -113,7 +113,7 @@ async def scored(
     key = (
         repo.database_of(session), as_of, str(tz), cfg.horizon_days, cfg.label_days,
         cfg.min_positives,
-        await repo.fingerprint(session, as_of, day_start(as_of, tz)),
+        await repo.fingerprint(session, day_start(as_of, tz)),
     )  # fmt: skip
     hit = _cache.get(key)
     if hit is not None and hit[0] > time.monotonic():
