@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -11,6 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.alerts.rules import AlertPolicy
+from nexus_crm.analytics.churn import service as churn_service
 from nexus_crm.analytics.churn.config import ChurnConfig
 from nexus_crm.analytics.churn.features import FEATURES, Snapshot
 from nexus_crm.analytics.churn.model import RuleScorer, TrainingSet, select_scorer
@@ -219,3 +222,29 @@ async def test_the_cache_key_changes_with_past_usage_and_erasures_not_with_today
     async with transaction(sessions) as s:
         await erase_customer(s, user_id="u2", key=b"k" * 32, actor="test", now=now)
     assert await key() != settled
+
+
+async def test_requests_missing_the_cache_together_train_once(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five concurrent first calls: one training, five answers with the same scores."""
+    await store(sessions, [decline(20, 60), Person("steady")], range(50))
+    trainings: list[object] = []
+    compute = churn_service._compute
+
+    async def counted(*args: Any) -> churn_service.Scored:
+        trainings.append(args[1])
+        return await compute(*args)
+
+    monkeypatch.setattr(churn_service, "_compute", counted)
+    churn_service.clear_cache()
+
+    async def call() -> churn_service.Scored:
+        async with sessions() as s:
+            return await scored(s, as_of=FIRST + timedelta(days=50), tz=UTC,
+                                config=ChurnConfig(CHURN_CACHE_SECONDS=60))  # fmt: skip
+
+    results = await asyncio.gather(*(call() for _ in range(5)))
+    assert len(trainings) == 1
+    assert {r.scores[0].user_id for r in results} == {"churn_20_60"}
+    assert all(r is results[0] for r in results)

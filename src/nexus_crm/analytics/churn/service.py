@@ -7,7 +7,9 @@ docs/analytics.md) and the scored snapshot is cached per process for
 
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -46,6 +48,11 @@ class Scored:
 
 
 _cache: dict[tuple[Any, ...], tuple[float, Scored]] = {}
+# One training at a time per event loop: requests that miss the cache together wait for
+# the first one's result instead of each training the same model (seconds to minutes of CPU).
+_training: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def lifetime_months(probability: float, horizon_days: int) -> float:
@@ -115,14 +122,23 @@ async def scored(
         cfg.min_positives,
         await repo.fingerprint(session, day_start(as_of, tz)),
     )  # fmt: skip
-    hit = _cache.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    result = await _compute(session, as_of, tz, cfg)
-    if cfg.cache_seconds > 0:
-        _cache.clear()  # one snapshot per process is all the API needs
-        _cache[key] = (time.monotonic() + cfg.cache_seconds, result)
+    hit = _cached(key)
+    if hit is not None:
+        return hit
+    async with _training.setdefault(asyncio.get_running_loop(), asyncio.Lock()):
+        hit = _cached(key)  # trained by the request this one waited for
+        if hit is not None:
+            return hit
+        result = await _compute(session, as_of, tz, cfg)
+        if cfg.cache_seconds > 0:
+            _cache.clear()  # one snapshot per process is all the API needs
+            _cache[key] = (time.monotonic() + cfg.cache_seconds, result)
     return result
+
+
+def _cached(key: tuple[Any, ...]) -> Scored | None:
+    hit = _cache.get(key)
+    return hit[1] if hit is not None and hit[0] > time.monotonic() else None
 
 
 def clear_cache() -> None:
