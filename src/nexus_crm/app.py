@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from nexus_crm.closer.wiring import auto_upsell_hook
 from nexus_crm.closer.worker import run_worker
 from nexus_crm.db import create_engine, create_sessionmaker, transaction
 from nexus_crm.errors import install_error_handlers
+from nexus_crm.ingest.gate import IngestGate
 from nexus_crm.ingest.router import DOCUMENTED_BODIES, WEBHOOK_PATHS, publish_stored
 from nexus_crm.ingest.router import router as ingest_router
 from nexus_crm.ingest.tiernames import TierNames
@@ -106,6 +108,20 @@ def _mount_dashboard(app: FastAPI, settings: Settings) -> None:
         mount_dashboard(app, settings)
 
 
+def create_served_app() -> FastAPI:
+    """The app as ``nexus-crm serve`` runs it: what building it loaded is exempt from GC.
+
+    A full collection walks every tracked object, and a built app holds ~200,000 (FastAPI,
+    SQLAlchemy, pydantic, NumPy; ~235,000 with the dashboard): under load each took 50-120 ms,
+    holding every request. Frozen, they are never walked again (they live as long as the
+    process does anyway).
+    """
+    app = create_app()
+    gc.collect()
+    gc.freeze()
+    return app
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the lifespan opens the database engine and closes it on shutdown."""
     settings = settings or Settings()
@@ -157,6 +173,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=min(settings.max_body_bytes, API_BODY_BYTES),
                        max_depth=settings.max_json_depth, skip=WEBHOOK_PATHS)  # fmt: skip
     app.add_middleware(IpRateLimitMiddleware, skip=WEBHOOK_PATHS | PROBE_PATHS)
+    app.add_middleware(IngestGate, paths=WEBHOOK_PATHS, limit=settings.ingest_max_in_progress,
+                       metrics=metrics)  # fmt: skip
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     app.add_middleware(SourceIpMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     max_batch_events: int = Field(10_000, ge=1, validation_alias="MAX_BATCH_EVENTS")
     max_future_seconds: int = Field(300, ge=0, validation_alias="MAX_FUTURE_SECONDS")
     db_pool_size: int = Field(10, ge=1, validation_alias="DB_POOL_SIZE")
+    # Webhook requests one process works on at once; the next is answered 503 at once (0: off).
+    ingest_max_in_progress: int = Field(128, ge=0, validation_alias="INGEST_MAX_IN_PROGRESS")
     # Dashboard (docs/dashboard.md): NiceGUI keeps process-global state, so one process
     # mounts it at most once; SESSION_SECRET signs the login cookie.
     dashboard_enabled: bool = Field(True, validation_alias="DASHBOARD_ENABLED")

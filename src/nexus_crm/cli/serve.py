@@ -112,7 +112,7 @@ def serve(
     load_settings()  # fail fast, with a readable message, on bad configuration
     factory = _context_factory(ssl_certfile, ssl_keyfile, tls_min_version)
     uvicorn.run(
-        "nexus_crm.app:create_app",
+        "nexus_crm.app:create_served_app",
         factory=True,
         host=host,
         port=port,

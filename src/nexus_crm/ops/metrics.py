@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -31,6 +31,11 @@ class Metrics:
             "nexus_events_rejected",
             "Webhook requests rejected, by reason",
             ["reason"],
+            registry=self.registry,
+        )
+        self.webhooks_in_progress = Gauge(
+            "nexus_webhooks_in_progress",
+            "Webhook requests the process is working on (bounded by INGEST_MAX_IN_PROGRESS)",
             registry=self.registry,
         )
         self.rate_limited = Counter(
