@@ -31,9 +31,6 @@ from nexus_crm.settings import Settings
 log = logging.getLogger(__name__)
 Rows = Sequence[Mapping[str, Any]]
 AfterCommit = Callable[[IngestOutcome], Awaitable[None]]
-# Answers released per event-loop turn: each resumes a handler that renders its response, so
-# releasing a whole group at once would hold the loop (and every new request) for its length.
-SETTLE_CHUNK = 16
 
 
 @dataclass
@@ -132,10 +129,8 @@ class EventWriter:
             for r in group:
                 await self._store([r])
             return
-        for i, (r, outcome) in enumerate(zip(group, outcomes, strict=True), 1):
+        for r, outcome in zip(group, outcomes, strict=True):
             _settle(r, outcome=outcome)
-            if i % SETTLE_CHUNK == 0:
-                await asyncio.sleep(0)  # let requests that just arrived be seen (and refused)
 
     async def _commit(self, group: list[_Request]) -> list[IngestOutcome]:
         work = partial(ingest_requests, requests=[r.rows for r in group],
