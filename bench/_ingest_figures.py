@@ -108,7 +108,39 @@ def single_figures(runs: list[Run], bare: list[Run], db: str | None,
         figure("single", f"{name}: p99 at {rate:,.0f} req/s", db, p99, "ms",
                baseline=(base, b99, "ms"), ratio=b99 / v99,
                target=("p99 ≤ 10 ms at 1,000 req/s", v99 <= 10), notes=lat_notes),
+        _overload_figure(runs, db, name),
     ]  # fmt: skip
+
+
+def _overload_figure(runs: list[Run], db: str, name: str) -> dict[str, Any]:
+    """At 2x the measured saturation: how fast the excess is refused, and nothing broke."""
+    over = [_single(r, "overload") for r in runs]
+    refused_p99 = [o["refused_p99_ms"] for o in over if o["refused_n"]]
+    others = [{k: v for k, v in o["errors"].items() if k not in ("429", "503")} for o in over]
+    alive = all(o["alive_after"] for o in over)
+    intact = all(r["single"]["stored"] == r["single"]["answered_ok"] for r in runs)
+    met = bool(refused_p99) and median(refused_p99) < 5 and alive and intact and not any(others)
+    notes = (
+        f"open loop at 2x this run's saturation ({median([o['rate'] for o in over]):,.0f} "
+        f"req/s offered) over {over[0]['connections']} connections for "
+        f"{median([o['seconds'] for o in over]):.1f} s, latency from each request's due time; "
+        f"refused (503 overloaded) per run {[o['refused_n'] for o in over]}"
+        + (
+            f", refused p50 {median([o['refused_p50_ms'] for o in over if o['refused_n']]):.2f} ms"
+            if refused_p99
+            else " (none refused: the load offered did not exceed what the "
+            "server absorbed, so the figure has no value)"
+        )
+        + f"; accepted {median([o['ok_per_s'] for o in over]):,.0f} req/s, p99 of all answers "
+        f"{median([o.get('p99_ms', 0) for o in over]):.1f} ms; other failures {others}; "
+        f"server answering /readyz after: {alive}; events stored in the single-event phases = "
+        f"their 2xx answers: {intact}; generator dispatch lag p99 "
+        f"{median([o['send_lag_p99_ms'] for o in over]):.2f} ms"
+    )
+    fig = figure("single", f"{name}: refusals at 2x saturation, p99", db, refused_p99 or [0.0],
+                 "ms", target=("no crash, excess answered 429/503 in < 5 ms", met),
+                 notes=notes)  # fmt: skip
+    return fig if refused_p99 else {**fig, "value": None, "runs": []}
 
 
 def _service_figure(runs: list[Run], bare: list[Run] | None, db: str | None,

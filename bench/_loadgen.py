@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import resource
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -103,6 +104,7 @@ class Outcome:
     ok: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
+    refused: list[float] = field(default_factory=list)  # latencies of the 429/503 answers
     send_lag: list[float] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)
     seconds: float = 0.0
@@ -118,14 +120,31 @@ class Outcome:
     def summary(self) -> dict[str, Any]:
         """Rates, latency quantiles (ms) and the generator's own CPU share."""
         lat = sorted(self.latencies)
-        q = {f"p{int(p * 100)}_ms": lat[min(len(lat) - 1, int(p * len(lat)))] * 1e3
-             for p in (0.5, 0.99) if lat}  # fmt: skip
         lag = sorted(self.send_lag)
         return {"sent": self.sent, "ok": self.ok, "errors": self.errors,
                 "seconds": round(self.seconds, 3), "ok_per_s": self.ok / self.seconds,
-                **q, "max_ms": lat[-1] * 1e3 if lat else None,
+                **_quantiles(lat), "max_ms": lat[-1] * 1e3 if lat else None,
+                **_quantiles(sorted(self.refused), "refused_"),
                 "send_lag_p99_ms": lag[int(0.99 * len(lag))] * 1e3 if lag else None,
                 "generator_cpu_share": round(self.generator_cpu / self.seconds, 2)}  # fmt: skip
+
+
+def _quantiles(lat: Sequence[float], prefix: str = "") -> dict[str, float]:
+    """p50 and p99 of sorted latencies (s) in ms: ``{prefix}p50_ms``, ``{prefix}p99_ms``."""
+    return {f"{prefix}p{int(p * 100)}_ms": lat[min(len(lat) - 1, int(p * len(lat)))] * 1e3
+            for p in (0.5, 0.99) if lat}  # fmt: skip
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """No cyclic GC while measuring: a full collection of the generator's own objects took
+    ~100 ms, a stall it would have charged to the server's latency."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _cpu() -> float:
@@ -141,6 +160,8 @@ async def _one(conn: Conn, raw: bytes, due: float, out: Outcome, keep: bool) -> 
         out.note(type(exc).__name__)
         raise
     out.latencies.append(time.perf_counter() - due)
+    if status in (429, 503):
+        out.refused.append(out.latencies[-1])
     out.note(status)
     if keep:
         out.bodies.append(body)
@@ -151,8 +172,6 @@ async def saturate(port: int, requests: Sequence[bytes], connections: int, secon
     """Closed loop: ``connections`` senders until ``seconds`` pass or the requests run out."""
     out, pool = Outcome(), iter(requests)
     conns = await asyncio.gather(*(connect(port) for _ in range(connections)))
-    began, cpu = time.perf_counter(), _cpu()
-    deadline = began + seconds
 
     async def sender(conn: Conn) -> None:
         for raw in pool:
@@ -160,8 +179,11 @@ async def saturate(port: int, requests: Sequence[bytes], connections: int, secon
             if time.perf_counter() >= deadline:
                 return
 
-    await asyncio.gather(*(sender(c) for c in conns), return_exceptions=True)
-    out.seconds, out.generator_cpu = time.perf_counter() - began, _cpu() - cpu
+    with _no_gc():
+        began, cpu = time.perf_counter(), _cpu()
+        deadline = began + seconds
+        await asyncio.gather(*(sender(c) for c in conns), return_exceptions=True)
+        out.seconds, out.generator_cpu = time.perf_counter() - began, _cpu() - cpu
     for c in conns:
         if c.transport is not None:
             c.transport.close()
@@ -190,6 +212,24 @@ async def fixed_rate(port: int, requests: Sequence[bytes], rate: float, connecti
                 queue.task_done()
 
     workers = [asyncio.create_task(worker(c)) for c in conns]
+    with _no_gc():
+        await _dispatch(requests, rate, queue, waiting, out, drain_s)
+    now = time.perf_counter()
+    out.latencies += [now - due for due in waiting.values()]
+    if waiting:
+        out.errors[f"unanswered after {drain_s:.0f} s"] = len(waiting)
+    for w in workers:
+        w.cancel()
+    for c in conns:
+        if c.transport is not None:
+            c.transport.close()
+    return out
+
+
+async def _dispatch(requests: Sequence[bytes], rate: float,
+                    queue: asyncio.Queue[tuple[int, float, bytes]], waiting: dict[int, float],
+                    out: Outcome, drain_s: float) -> None:  # fmt: skip
+    """Queue request i at its due time; wait up to ``drain_s`` for the answers."""
     began, cpu = time.perf_counter(), _cpu()
     for i, raw in enumerate(requests):
         due = began + i / rate
@@ -202,13 +242,3 @@ async def fixed_rate(port: int, requests: Sequence[bytes], rate: float, connecti
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(queue.join(), timeout=drain_s)
     out.seconds, out.generator_cpu = time.perf_counter() - began, _cpu() - cpu
-    now = time.perf_counter()
-    out.latencies += [now - due for due in waiting.values()]
-    if waiting:
-        out.errors[f"unanswered after {drain_s:.0f} s"] = len(waiting)
-    for w in workers:
-        w.cancel()
-    for c in conns:
-        if c.transport is not None:
-            c.transport.close()
-    return out
