@@ -109,7 +109,8 @@ async def _compute(session: AsyncSession, as_of: date, tz: ZoneInfo, cfg: ChurnC
     scorer, info = await train(session, known, cfg.label_days, cfg.min_positives)
     info = info.model_copy(update={"horizon_days": cfg.horizon_days, "label_days": cfg.label_days})
     snap = await snapshot_at(session, known, as_of)
-    return Scored(info, score_snapshot(snap, scorer, known.plans, cfg))
+    scores = await asyncio.to_thread(score_snapshot, snap, scorer, known.plans, cfg)
+    return Scored(info, scores)
 
 
 async def scored(

@@ -1,5 +1,9 @@
 """Snapshots of features and their labels, built only from what was known by a day.
 
+The CPU-heavy steps (rows to per-customer series, features, fitting) run in a worker thread:
+with tens of thousands of customers they take seconds to minutes, and on the event loop they
+would hold every webhook and live update for as long.
+
 Leakage rules, each enforced by a query bound: usage with ``day < as_of``; subscription
 history with ``changed_at`` before the first instant of the as-of day. A model trained at
 ``T`` labels snapshots ``t ≤ T − horizon`` with "cancelled in [t, t + horizon)", so every
@@ -8,6 +12,7 @@ label it reads is a cancellation recorded as happening before ``T``.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,11 +67,17 @@ async def known_before(session: AsyncSession, before: date, tz: ZoneInfo) -> Kno
     )
 
 
+def _by_customer(rows: Sequence[Any]) -> dict[str, dict[date, tuple[int, int]]]:
+    daily: dict[str, dict[date, tuple[int, int]]] = defaultdict(dict)
+    for r in rows:
+        daily[r.user_id][r.day] = (int(r.interactions), int(r.tokens))
+    return daily
+
+
 async def usage_before(session: AsyncSession, as_of: date, anchors: list[int | None]) -> Usage:
     """Use with ``day < as_of`` that the features read."""
-    daily: dict[str, dict[date, tuple[int, int]]] = defaultdict(dict)
-    for r in await repo.daily_usage(session, window_start(as_of, anchors), as_of):
-        daily[r.user_id][r.day] = (int(r.interactions), int(r.tokens))
+    rows = await repo.daily_usage(session, window_start(as_of, anchors), as_of)
+    daily = await asyncio.to_thread(_by_customer, rows)  # millions of rows at 10M events
     start = as_of - timedelta(days=WINDOW_DAYS)
     response = {r.user_id: r for r in await repo.response_times(session, start, as_of)}
     return Usage(
@@ -82,7 +93,7 @@ async def snapshot_at(session: AsyncSession, known: Known, as_of: date) -> Snaps
     assert as_of <= known.before, "a snapshot cannot use history from after it was known"
     states = states_at(known.history, day_start(as_of, known.tz))
     usage = await usage_before(session, as_of, sorted(set(known.anchors.values()), key=str))
-    return snapshot(as_of, states, known.plans, usage, known.anchors)
+    return await asyncio.to_thread(snapshot, as_of, states, known.plans, usage, known.anchors)
 
 
 def cancelled_between(known: Known, start: date, end: date) -> set[str]:
@@ -123,7 +134,7 @@ async def train(
 ) -> tuple[Scorer, ModelInfo]:
     """Choose and fit a scorer on what was known before ``known.before``."""
     ts = await training_set(session, known, horizon)
-    scorer = select_scorer(ts, min_positives)
+    scorer = await asyncio.to_thread(select_scorer, ts, min_positives)
     info = ModelInfo(
         kind=scorer.kind,
         as_of=known.before,
