@@ -83,6 +83,7 @@ async def test_past_the_bound_a_webhook_is_refused_at_once_and_nothing_is_lost(
             assert resp.status_code == 200, resp.text
             metrics = (await http.get("/metrics")).text
     assert OVERLOADED in metrics
+    assert 'route="unmatched"' not in metrics  # a refusal is not an unknown route
     assert "nexus_webhooks_in_progress 0.0" in metrics
     async with sessions() as s:
         stored = set((await s.scalars(select(AgentUsageEvent.user_id))).all())
