@@ -100,7 +100,8 @@ async def test_the_gate_counts_only_its_paths_and_zero_turns_it_off() -> None:
 
     for limit, second in ((1, 503), (0, 204)):
         release.clear()
-        gate = IngestGate(slow, paths={"/hook"}, limit=limit, metrics=Metrics())
+        metrics = Metrics()
+        gate = IngestGate(slow, paths={"/hook"}, limit=limit, metrics=metrics)
         transport = httpx.ASGITransport(app=gate)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             first = asyncio.create_task(http.post("/hook"))
@@ -117,4 +118,7 @@ async def test_the_gate_counts_only_its_paths_and_zero_turns_it_off() -> None:
             assert (await first).status_code == 204
             assert (await other).status_code == 204
         assert gate.in_progress == 0
-        assert gate.refused == (1 if limit else 0)
+        refused = metrics.registry.get_sample_value(
+            "nexus_events_rejected_total", {"reason": "overloaded"}
+        )
+        assert refused == (1 if limit else 0)

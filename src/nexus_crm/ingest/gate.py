@@ -26,10 +26,9 @@ class IngestGate:
     def __init__(self, app: ASGIApp, *, paths: Collection[str], limit: int,
                  metrics: Metrics) -> None:  # fmt: skip
         self.app, self.paths, self.limit = app, frozenset(paths), limit
-        self._gauge = metrics.webhooks_in_progress
         self._refusals = metrics.events_rejected.labels("overloaded")
         self.in_progress = 0
-        self.refused = 0
+        metrics.webhooks_in_progress.set_function(lambda: self.in_progress)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths or not self.limit:
@@ -39,15 +38,12 @@ class IngestGate:
             await self._refuse(scope, receive, send)
             return
         self.in_progress += 1
-        self._gauge.inc()
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_progress -= 1
-            self._gauge.dec()
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.refused += 1
         self._refusals.inc()
         exc = Overloaded(f"{self.limit} webhook requests are in progress; retry",
                          retry_after=RETRY_AFTER_S)  # fmt: skip
