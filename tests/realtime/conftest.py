@@ -93,3 +93,15 @@ async def frame_of(ws: ClientConnection, kind: str, wait_s: float = 5.0) -> dict
         message = await frame(ws, max(left, 0.01))
         if message["type"] == kind:
             return message
+
+
+async def frames_until(
+    ws: ClientConnection, kind: str, wait_s: float = 5.0
+) -> list[dict[str, Any]]:
+    """The frames received up to and including the next one of type ``kind``."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    frames: list[dict[str, Any]] = []
+    while not frames or frames[-1]["type"] != kind:
+        left = deadline - asyncio.get_running_loop().time()
+        frames.append(await frame(ws, max(left, 0.01)))
+    return frames

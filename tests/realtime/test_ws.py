@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 from tests.conftest import MakeKey
-from tests.realtime.conftest import StartLive, frame, frame_of
+from tests.realtime.conftest import StartLive, frame_of, frames_until
 from tests.support import event, signed
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -78,8 +78,9 @@ async def test_duplicates_are_not_republished(start_live: StartLive, make_key: M
         await live.post_events(first)
         assert (await frame_of(ws, "usage"))["data"]["events"][0]["event_id"] == first["event_id"]
         assert await live.post_events(first) == {"accepted": 0, "duplicates": 1}
-        # Nothing but a heartbeat: the duplicate-only batch published no usage message.
-        assert (await frame(ws))["type"] == "heartbeat"
+        # Up to the next heartbeat, no usage frame: the duplicate-only batch published none
+        # (a KPI snapshot from the ticker may come in between on a busy machine).
+        assert "usage" not in [f["type"] for f in await frames_until(ws, "heartbeat")]
         assert await live.post_events(first, second) == {"accepted": 1, "duplicates": 1}
         message = await frame_of(ws, "usage")
     assert [e["event_id"] for e in message["data"]["events"]] == [second["event_id"]]
@@ -111,8 +112,12 @@ async def test_nothing_published_when_the_batch_fails_or_rolls_back(
 async def test_heartbeat_when_idle(start_live: StartLive, make_key: MakeKey) -> None:
     live = await start_live(ws_heartbeat_seconds=0.2)
     async with live.ws(await make_key("read")) as ws:
-        beats = [await frame(ws, 1.0) for _ in range(3)]
-    assert beats == [{"type": "heartbeat", "version": 1}] * 3
+        # Nothing is published, so the only other frames the server may send are its KPI
+        # snapshots (a timer of their own, ``WS_METRICS_INTERVAL_SECONDS``): whatever their
+        # interleaving under load, three heartbeats come and nothing else does.
+        seen = [f for _ in range(3) for f in await frames_until(ws, "heartbeat")]
+    beats = [f for f in seen if f["type"] != "metrics"]
+    assert beats == [{"type": "heartbeat", "version": 1}] * 3, seen
 
 
 async def test_connection_closed_after_its_lifetime(
