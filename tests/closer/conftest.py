@@ -35,6 +35,7 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.recipients: list[str] = []  # the envelope's RCPT TO of every accepted message
         self.refuse = 0
         self.refused = 0
         self._lock = threading.Lock()
@@ -46,6 +47,7 @@ class Inbox:
                 self.refused += 1
                 return "451 4.3.0 mailbox busy, try again later"
             content = cast(bytes, envelope.content)
+            self.recipients.extend(envelope.rcpt_tos)
             self.messages.append(cast(EmailMessage, message_from_bytes(content, policy=default)))
         return "250 OK"
 

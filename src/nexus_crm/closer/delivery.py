@@ -3,15 +3,23 @@
 Each message carries its step's ``message_id``, fixed when the step was created: the
 ``webhook-id`` of a webhook (receivers dedupe on it, as the spec recommends) and the
 ``Message-ID`` of an email, so even a retry after an ambiguous failure is recognisable.
+
+No header carries a control character or a line separator (issue 15): customer data such as
+a name may predate the webhook's validation, and the email library would raise on it (or a
+raw line break would start a new header). Such a message is ``Undeliverable``: its step
+fails for good, with the reason, and the other steps of the round go out.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from email.errors import MessageDefect, MessageError
+from email.headerregistry import Address
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -22,6 +30,10 @@ from nexus_crm.security.signatures import HEADER_ID, HEADER_SIGNATURE, HEADER_TI
 from nexus_crm.settings import Settings, decode_webhook_secret
 
 WEBHOOK_TIMEOUT_S = 10.0
+# Never in a header: controls (Cc: CR, LF, VT, FF, NEL, U+001C-U+001E, NUL, TAB, DEL…) and
+# line and paragraph separators (Zl U+2028, Zp U+2029). The email library splits header
+# values with str.splitlines(), which breaks on most of them.
+UNSAFE_IN_HEADER = frozenset({"Cc", "Zl", "Zp"})
 
 
 class DeliveryError(Exception):
@@ -30,6 +42,14 @@ class DeliveryError(Exception):
 
 class Undeliverable(DeliveryError):
     """A send that cannot succeed as things are (e.g. no email address): not retried."""
+
+
+def unsafe_character(value: str) -> str | None:
+    """The first control character or line separator of ``value`` ("U+2028 LINE SEPARATOR")."""
+    for char in value:
+        if unicodedata.category(char) in UNSAFE_IN_HEADER:
+            return f"U+{ord(char):04X} {unicodedata.name(char, '(control character)')}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -43,24 +63,70 @@ class Outgoing:
     kind: str
     channel: str
     message_id: str
-    message: Rendered
+    message: Rendered | None  # None: it could not be rendered, ``problem`` says why
+    problem: str | None = None
+
+
+def rendered(out: Outgoing) -> Rendered:
+    """The step's message; ``Undeliverable`` if it could not be rendered."""
+    if out.message is None:
+        raise Undeliverable(out.problem or "the message was not rendered")
+    return out.message
 
 
 Sender = Callable[[Outgoing, Settings], Awaitable[None]]
 
 
-def email_message(out: Outgoing, settings: Settings) -> EmailMessage:
-    """The email of a step (plain text, UTF-8)."""
-    if not out.message.to:
-        raise Undeliverable(f"customer {out.user_id!r} has no email address")
+def _check_headers(message: Rendered) -> None:
+    """Refuse a message whose header values (or the name they quote) have a line break."""
+    values = (
+        ("the customer's name", message.figures.get("name")),
+        ("the customer's email address", message.to),
+        ("the subject", message.subject),
+    )
+    for what, value in values:
+        char = unsafe_character(str(value or ""))
+        if char is not None:  # the reason names the character, never the customer's data
+            raise Undeliverable(
+                f"cannot build the email: {what} contains {char}, which an email header "
+                "must not carry (header injection)"
+            )
+
+
+def _check_recipient(msg: EmailMessage) -> None:
+    """Exactly one address with a domain: a list would mail people other than the customer."""
+    header = msg["To"]
+    addresses: tuple[Address, ...] = getattr(header, "addresses", ())
+    defects: tuple[MessageDefect, ...] = getattr(header, "defects", ())
+    if len(addresses) != 1 or not addresses[0].domain or defects:
+        raise Undeliverable(
+            "cannot build the email: the customer's email address is not exactly one valid address"
+        )
+
+
+def _compose(out: Outgoing, message: Rendered, to: str, settings: Settings) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = settings.smtp_from
-    msg["To"] = out.message.to
-    msg["Subject"] = out.message.subject
+    msg["To"] = to
+    msg["Subject"] = message.subject
     msg["Message-ID"] = f"<{out.message_id}@nexus-crm>"
     msg["X-NexusCRM-Sequence"] = str(out.sequence_id)
     msg["X-NexusCRM-Step"] = f"{out.index}:{out.kind}"
-    msg.set_content(out.message.body)
+    msg.set_content(message.body)
+    return msg
+
+
+def email_message(out: Outgoing, settings: Settings) -> EmailMessage:
+    """The email of a step (plain text, UTF-8); ``Undeliverable`` if it cannot be built."""
+    message = rendered(out)
+    if not message.to:
+        raise Undeliverable(f"customer {out.user_id!r} has no email address")
+    _check_headers(message)
+    try:
+        msg = _compose(out, message, message.to, settings)
+    except (ValueError, TypeError, MessageError) as exc:  # what the checks did not foresee
+        raise Undeliverable(f"cannot build the email: {type(exc).__name__}: {exc}") from exc
+    _check_recipient(msg)
     return msg
 
 
@@ -85,7 +151,7 @@ def webhook_request(out: Outgoing, settings: Settings, now: int) -> tuple[bytes,
             "sequence_id": str(out.sequence_id),
             "user_id": out.user_id,
             "step": {"index": out.index, "kind": out.kind},
-            "message": as_payload(out.message),
+            "message": as_payload(rendered(out)),
         }
     ).encode()
     key = decode_webhook_secret(settings.upsell_webhook_secret or "")

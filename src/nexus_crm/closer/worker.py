@@ -7,6 +7,10 @@ time) and no later round can send them again. A failed send goes back to ``sched
 backoff until UPSELL_MAX_ATTEMPTS. If the worker dies between the send and the outcome's
 commit, the step stays ``sending`` and is later marked ``failed`` (outcome unknown), never
 re-sent: we would rather miss one email than send it twice.
+
+A message that cannot be built (a template error, a line separator in a customer's name) is
+a permanent failure of its own step only: it is claimed like the others, then recorded as
+``failed`` with the reason, never retried, and the rest of the round is sent (issue 15).
 """
 
 from __future__ import annotations
@@ -17,17 +21,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
-from jinja2 import TemplateError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.audit.service import record as audit_record
 from nexus_crm.closer import repository as repo
-from nexus_crm.closer.content import figures, render
+from nexus_crm.closer.content import Rendered, figures, render
 from nexus_crm.closer.delivery import DeliveryError, Outgoing, Sender, Undeliverable, send
 from nexus_crm.closer.flows import log_transitions, transition
 from nexus_crm.closer.schemas import SYSTEM
 from nexus_crm.db import run_transaction
-from nexus_crm.errors import NexusError
 from nexus_crm.kit.time import local_day, utcnow
 from nexus_crm.models import UpsellSequence, UpsellStep
 from nexus_crm.settings import Settings
@@ -53,26 +56,46 @@ def backoff(settings: Settings, attempts: int) -> timedelta:
     return min(delay, MAX_BACKOFF)
 
 
-async def _prepare(
+async def _render(
     session: AsyncSession, step: UpsellStep, seq: UpsellSequence, settings: Settings, now: datetime
-) -> Outgoing | None:
+) -> tuple[Rendered | None, str | None]:
+    """The step's message, or why it cannot be rendered."""
     try:
         facts = await figures(session, seq, local_day(now, settings.tz))
-        message = render(step, seq, facts, locale=settings.locale,
-                         templates_dir=settings.upsell_templates_dir)  # fmt: skip
-    except (NexusError, TemplateError) as exc:
-        step.status, step.last_error = "failed", f"cannot render the message: {exc}"
-        log.warning("upsell step %s not rendered: %s", step.id, exc)
-        return None
-    return Outgoing(step_id=step.id, sequence_id=seq.id, user_id=seq.user_id,
-                    index=step.step_index, kind=step.kind, channel=step.channel,
-                    message_id=step.message_id, message=message)  # fmt: skip
+        templates = settings.upsell_templates_dir
+        return render(step, seq, facts, locale=settings.locale, templates_dir=templates), None
+    except SQLAlchemyError:
+        raise  # the database failed, not this message: the round fails and is retried
+    except Exception as exc:  # any template or data error fails this step alone, for good
+        log.warning("upsell step %s not rendered: %s: %s", step.id, type(exc).__name__, exc)
+        return None, f"cannot render the message: {type(exc).__name__}: {exc}"
+
+
+async def _prepare(
+    session: AsyncSession, step: UpsellStep, seq: UpsellSequence, settings: Settings, now: datetime
+) -> Outgoing:
+    message, problem = await _render(session, step, seq, settings, now)
+    return Outgoing(
+        step_id=step.id,
+        sequence_id=seq.id,
+        user_id=seq.user_id,
+        index=step.step_index,
+        kind=step.kind,
+        channel=step.channel,
+        message_id=step.message_id,
+        message=message,
+        problem=problem,
+    )
 
 
 async def claim_due(
     session: AsyncSession, *, settings: Settings, now: datetime, limit: int = BATCH
 ) -> list[Outgoing]:
-    """Claim due steps (committed as ``sending`` by the caller) and render them."""
+    """Claim due steps (committed as ``sending`` by the caller) and render them.
+
+    A step that cannot be rendered is returned too, with its ``problem``: its failure is
+    recorded after the claim, like a send's, under the sequence's lock.
+    """
     stale = now - timedelta(seconds=settings.upsell_sending_timeout_seconds)
     if await repo.abandon_stale_sending(session, claimed_before=stale):
         log.warning("upsell steps left sending by a stopped worker were marked failed")
@@ -80,9 +103,7 @@ async def claim_due(
     for step, _ in claimed:
         step.status, step.attempts, step.claimed_at = "sending", step.attempts + 1, now
     await session.flush()
-    out = [await _prepare(session, step, seq, settings, now) for step, seq in claimed]
-    await session.flush()
-    return [o for o in out if o is not None]
+    return [await _prepare(session, step, seq, settings, now) for step, seq in claimed]
 
 
 async def _complete_if_done(session: AsyncSession, seq: UpsellSequence, now: datetime) -> None:
@@ -132,11 +153,18 @@ async def _audit_send(
 
 
 async def _attempt(out: Outgoing, settings: Settings, sender: Sender) -> DeliveryError | None:
+    if out.message is None:
+        return Undeliverable(out.problem or "the message was not rendered")
     try:
         await sender(out, settings)
     except DeliveryError as exc:
         log.warning("upsell step %s (%s) not delivered: %s", out.step_id, out.kind, exc)
         return exc
+    except Exception as exc:
+        # Not an outage: a bug or a message that cannot be built. It must not stop the round's
+        # other steps, and it is not retried: we cannot tell whether anything left.
+        log.exception("upsell step %s (%s) failed unexpectedly", out.step_id, out.kind)
+        return Undeliverable(f"cannot send the message: {type(exc).__name__}: {exc}")
     return None
 
 
