@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -84,9 +85,45 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+# SQLSTATEs of a database that cannot serve anyone right now (PostgreSQL): whole classes 08
+# (connection exception) and 53 (insufficient resources: disk full, out of memory, too many
+# connections), and 57P01-57P05 (shutdown, crash, "cannot connect now" while starting or
+# stopping, database dropped, idle session timeout). Class 57 also holds 57014, a cancelled
+# statement: that one is about the request, not the database.
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53")
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57P04", "57P05"})
+# 55000 "object not in prerequisite state" when connecting is "database … is not currently
+# accepting connections" (ALLOW_CONNECTIONS false); from a statement it is a bug.
+UNAVAILABLE_AT_CONNECT = frozenset({"55000"})
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a driver error, wrapped by SQLAlchemy or not."""
+    code = getattr(exc.orig if isinstance(exc, DBAPIError) else exc, "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
+def _unavailable_sqlstate(exc: BaseException) -> bool:
+    code = _sqlstate(exc)
+    if code is None:
+        return False
+    connecting = isinstance(exc, DBAPIError) and exc.statement is None
+    return (
+        code[:2] in UNAVAILABLE_SQLSTATE_CLASSES
+        or code in UNAVAILABLE_SQLSTATES
+        or (connecting and code in UNAVAILABLE_AT_CONNECT)
+    )
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means the database is busy or unreachable (retry later), not a bug."""
-    return isinstance(exc, OSError) or (isinstance(exc, DBAPIError) and is_transient(exc))
+    # OSError: refused, reset or timed out (asyncio's TimeoutError is one); PoolTimeout:
+    # every pooled connection busy; DisconnectionError: the pool could not get a live one.
+    if isinstance(exc, OSError | PoolTimeout | DisconnectionError):
+        return True
+    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or is_transient(exc)):
+        return True  # invalidated: SQLAlchemy saw the connection closed or killed
+    return _unavailable_sqlstate(exc)
 
 
 async def run_transaction(

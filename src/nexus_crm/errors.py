@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -195,8 +195,9 @@ def _method(conn: HTTPConnection) -> str:
 async def _database_handler(conn: HTTPConnection, exc: Exception) -> Response:
     if not database_unavailable(exc):
         return await _unexpected_handler(conn, exc)
-    # Busy (SQLite lock timeout), unreachable or restarting database: transient, and the
-    # transaction was rolled back, so the client may safely retry the same request.
+    # Busy (SQLite lock timeout, every pooled connection in use), unreachable, refusing
+    # connections or restarting database: transient, and the transaction was rolled back,
+    # so the client may safely retry the same request.
     log.warning("database unavailable on %s %s: %s", _method(conn), conn.url.path,
                 type(exc).__name__)  # fmt: skip
     if isinstance(conn, WebSocket):
@@ -217,7 +218,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NexusError, _nexus_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
-    app.add_exception_handler(DBAPIError, _database_handler)
+    # SQLAlchemyError, not only DBAPIError: a pool checkout timeout is not a driver error.
+    app.add_exception_handler(SQLAlchemyError, _database_handler)
     app.add_exception_handler(OSError, _database_handler)
     app.add_exception_handler(Exception, _unexpected_handler)
 
@@ -249,3 +251,18 @@ class Overloaded(TooManyRequests):
 
     status = 503
     code = "overloaded"
+
+
+class MethodNotAllowed(NexusError):
+    """A known path asked with a method it does not serve (405); ``Allow`` lists those it does."""
+
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, detail: str, *, allow: list[str], **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.allow = allow
+
+    def headers(self) -> dict[str, str] | None:
+        """``Allow``: the methods the path serves."""
+        return {"Allow": ", ".join(self.allow)}
