@@ -49,7 +49,7 @@ async def get_patterns(
         )
 
 
-@router.get("/customers/{user_id}", response_model=CustomerUsage, responses={404: {}})
+@router.get("/customers/{user_id:path}", response_model=CustomerUsage, responses={404: {}})
 async def get_customer(
     _: ReadKey,
     sessions: Sessions,

@@ -13,7 +13,7 @@ from nexus_crm.audit.context import source_ip
 from nexus_crm.audit.schemas import AuditEntryOut
 from nexus_crm.errors import InvalidInput
 from nexus_crm.kit.ids import uuid7
-from nexus_crm.kit.time import utcnow
+from nexus_crm.kit.time import clamped_utc, utcnow
 from nexus_crm.models import AuditEntry
 
 # Words that never belong in an audit row: a caller that passes one is a bug, caught here.
@@ -77,6 +77,8 @@ async def search_audit(
     limit: int = 100,
 ) -> list[AuditEntryOut]:
     """Audit rows matching the filters, newest first."""
+    since = None if since is None else clamped_utc(since)
+    until = None if until is None else clamped_utc(until)
     if since is not None and until is not None and since >= until:
         raise InvalidInput("since must be before until", field="since")
     rows = await repository.search(

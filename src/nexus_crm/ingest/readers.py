@@ -11,7 +11,6 @@ import codecs
 import csv
 import gzip
 import io
-import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -19,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from nexus_crm.kit import strictjson
 
 Format = Literal["auto", "jsonl", "csv"]
 GZIP_MAGIC = b"\x1f\x8b"
@@ -120,7 +121,9 @@ def parse_json_line(number: int, raw: bytes) -> Record:
     if not raw.strip():
         return Record(number, None)
     try:
-        value = json.loads(raw)
+        value = strictjson.loads(raw)
+    except strictjson.JsonRefused as exc:
+        return Record(number, None, [(exc.field, str(exc))])
     except RecursionError:
         return Record(number, None, [("line", "JSON nested too deeply")])
     except ValueError as exc:  # bad JSON, bad UTF-8, integers of more than 4,300 digits
@@ -158,7 +161,9 @@ def _cell(name: str, text: str, spec: CsvSpec) -> tuple[Any, str | None]:
         return int(text), None
     if name in spec.objects:
         try:
-            value = json.loads(text)
+            value = strictjson.loads(text)
+        except strictjson.JsonRefused as exc:
+            return None, str(exc)
         except (ValueError, RecursionError):
             return None, f"not a JSON object: {text[:40]!r}"
         return (value, None) if isinstance(value, dict) else (None, "not a JSON object")

@@ -19,12 +19,16 @@ from pydantic import (
 
 from nexus_crm.privacy.schemas import ERASED_PREFIX, SUPPRESSED_REASON
 
-# Control characters (NUL above all: PostgreSQL cannot store it) are refused in text fields.
-CONTROL_FREE = r"^[^\x00-\x1f\x7f]+$"
-EMAIL = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
+# Control characters (C0, DEL, C1 with U+0085) and the Unicode line and paragraph separators
+# are refused in text fields: PostgreSQL cannot store NUL, and a name or an address reaches
+# email headers, where a line break would start a header of the sender's choosing.
+CONTROL_FREE = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$"
+_NOT_IN_EMAIL = r"@\s\x00-\x1f\x7f-\x9f\u2028\u2029"
+EMAIL = rf"^[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}]+\.[^{_NOT_IN_EMAIL}]+$"
 # Printable identifiers only: no control characters, no surrounding blanks.
 Identifier = Annotated[str, Field(pattern=CONTROL_FREE)]
 MAX_METADATA_BYTES = 16 * 1024
+AGENT_ID_MAX = 64
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 # A JSON escape of NUL that is not itself an escaped backslash followed by "u0000".
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
@@ -41,7 +45,10 @@ def _check_tier(value: str, info: ValidationInfo) -> str:
 def _check_timestamp(value: datetime | None, info: ValidationInfo) -> datetime | None:
     if value is None:
         return None
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 once in UTC
+        raise ValueError("timestamp is outside the supported range of dates") from None
     ctx = info.context or {}
     now: datetime = ctx.get("now") or datetime.now(UTC)
     max_future = timedelta(seconds=ctx.get("max_future_seconds", 300))
@@ -69,6 +76,8 @@ def _check_age(value: datetime | None, info: ValidationInfo) -> datetime | None:
 def _check_user_id(value: str) -> str:
     if value.startswith(ERASED_PREFIX):
         raise ValueError(f"user ids starting with {ERASED_PREFIX!r} are reserved")
+    if value in (".", ".."):  # URL clients remove such path segments: no route could reach it
+        raise ValueError(f"{value!r} cannot be a user id")
     return value
 
 
@@ -79,7 +88,7 @@ class UsageEventIn(BaseModel):
 
     event_id: Identifier | None = Field(None, min_length=1, max_length=128)
     user_id: Identifier = Field(min_length=1, max_length=128, examples=["cliente_123"])
-    agent_id: Identifier = Field(min_length=1, max_length=64, examples=["NEXUS"])
+    agent_id: Identifier = Field(min_length=1, max_length=AGENT_ID_MAX, examples=["NEXUS"])
     session_id: Identifier = Field(min_length=1, max_length=128, examples=["session_abc"])
     tokens_used: StrictInt = Field(ge=0, le=10_000_000, examples=[150])
     response_time_ms: StrictInt = Field(ge=0, le=3_600_000, examples=[1200])
@@ -95,7 +104,10 @@ class UsageEventIn(BaseModel):
     @field_validator("agent_id")
     @classmethod
     def _agent_upper(cls, value: str) -> str:
-        return value.upper()
+        upper = value.upper()  # may grow: "ß" becomes "SS"
+        if len(upper) > AGENT_ID_MAX:
+            raise ValueError(f"agent_id is longer than {AGENT_ID_MAX} characters once upper-cased")
+        return upper
 
     @field_validator("metadata")
     @classmethod

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from nexus_crm.ingest.schemas import (
     SuppressedEvent,
     UsageEventIn,
 )
+from nexus_crm.kit import strictjson
 from nexus_crm.kit.histogram import bucket_index
 from nexus_crm.kit.ids import uuid7
 from nexus_crm.kit.time import local_day, utc_hour
@@ -60,9 +62,11 @@ async def validation_context(
 
 
 def parse_json(raw: bytes) -> Any:
-    """Decode a JSON body or fail with a 422 naming the body."""
+    """Decode a JSON body or fail with a 422 naming the body (or the refused value's field)."""
     try:
-        return json.loads(raw)
+        return strictjson.loads(raw)
+    except strictjson.JsonRefused as exc:
+        raise InvalidInput(str(exc), field=exc.field) from None
     except RecursionError:
         raise InvalidInput("body is nested too deeply", field="body") from None
     except ValueError as exc:  # bad UTF-8, bad JSON, integers of more than 4,300 digits
@@ -116,6 +120,34 @@ def validate_events(
         raise InvalidInput(detail, **extra) from None
 
 
+EVENT_ID_MAX = 128  # agent_usage_events.event_id
+# What a webhook-id may hold: printable, no blanks (it names stored events).
+_WEBHOOK_ID = re.compile(r"[^\x00-\x20\x7f-\x9f\u2028\u2029]+")
+
+
+def check_webhook_id(webhook_id: str) -> str:
+    """The ``webhook-id`` header if it can name events; else a 422 naming the header."""
+    if not _WEBHOOK_ID.fullmatch(webhook_id):
+        raise InvalidInput(
+            "webhook-id must be printable, without blanks or control characters",
+            field="webhook-id",
+        )
+    return webhook_id
+
+
+def derived_event_id(webhook_id: str, index: int | None) -> str:
+    """The id of an event sent without one: the webhook-id (``:index`` in a batch).
+
+    A retried webhook repeats its webhook-id, so its events dedupe. One too long for the
+    column is replaced by its SHA-256 (the same for every retry): never cut, which would
+    make different webhooks' events collide.
+    """
+    suffix = "" if index is None else f":{index}"
+    if len(webhook_id) + len(suffix) > EVENT_ID_MAX:
+        webhook_id = "sha256:" + hashlib.sha256(webhook_id.encode()).hexdigest()
+    return webhook_id + suffix
+
+
 def event_rows(
     events: Sequence[UsageEventIn],
     *,
@@ -128,8 +160,7 @@ def event_rows(
     rows = []
     for i, ev in enumerate(events):
         occurred = ev.timestamp or received_at
-        # Without an event_id the webhook-id names the event, so a retried webhook dedupes.
-        event_id = ev.event_id or (f"{webhook_id}:{i}" if batch else webhook_id)
+        event_id = ev.event_id or derived_event_id(webhook_id, i if batch else None)
         rows.append(
             {
                 "id": uuid7(),
@@ -309,6 +340,7 @@ def payload_rows(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Validate a decoded events webhook against the known ``tiers``; its rows to store."""
     context = _context(settings, received_at, tiers)
+    check_webhook_id(webhook_id)
     events, batch = validate_events(payload, context=context, max_events=settings.max_batch_events)
     return event_rows(events, webhook_id=webhook_id, batch=batch, received_at=received_at,
                       tz=settings.tz)  # fmt: skip

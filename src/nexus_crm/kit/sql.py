@@ -17,6 +17,7 @@ from sqlalchemy import (
     CursorResult,
     Row,
     Select,
+    String,
     Table,
     Text,
     bindparam,
@@ -59,6 +60,7 @@ async def insert_ignore_returning(
     """
     if not rows:
         return []
+    check_lengths(table, rows)
     dialect = session.get_bind().dialect.name
     cols = [table.c[name] for name in returning]
     stmt = _insert(dialect, table).on_conflict_do_nothing(
@@ -82,6 +84,7 @@ async def insert_ignore(
     """Insert ``rows``, silently keeping existing rows with the same ``conflict`` key."""
     if not rows:
         return
+    check_lengths(table, rows)
     dialect = session.get_bind().dialect.name
     stmt = _insert(dialect, table).on_conflict_do_nothing(index_elements=list(conflict))
     await session.execute(stmt, list(rows))
@@ -169,6 +172,7 @@ async def _bulk(
         return None
     dialect = session.get_bind().dialect
     names = tuple(rows[0])
+    check_lengths(table, rows)
     sql, order = _bulk_sql(dialect, table, names, how)
     values = [_converted(table.c[n], [r[n] for r in rows], dialect) for n in names]
     conn = await session.connection()
@@ -176,6 +180,44 @@ async def _bulk(
         return await conn.exec_driver_sql(sql, tuple(values[i] for i in order))
     batch = [tuple(row[i] for i in order) for row in zip(*values, strict=True)]
     return await conn.exec_driver_sql(sql, batch)
+
+
+class ValueTooLong(ValueError):
+    """A value longer than its column allows; ``column`` names it (never truncated)."""
+
+    def __init__(self, column: str, limit: int, index: int) -> None:
+        super().__init__(f"{column} is longer than {limit} characters (row {index})")
+        self.column, self.limit, self.index = column, limit, index
+
+
+def _bounded(table: Table) -> list[tuple[str, int]]:
+    """The columns of ``table`` with a maximum length, and that length."""
+    out = []
+    for col in table.c:
+        if isinstance(col.type, String) and col.type.length is not None:
+            out.append((col.name, col.type.length))
+    return out
+
+
+def _longest(values: list[Any]) -> int:
+    try:
+        return max(map(len, values), default=0)  # strings only: C speed
+    except TypeError:  # None among them
+        return max((len(v) for v in values if isinstance(v, str)), default=0)
+
+
+def check_lengths(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse (:class:`ValueTooLong`) any string longer than its ``VARCHAR(n)`` column.
+
+    PostgreSQL would refuse it, SQLite would store it whole: both refuse it here, the same.
+    """
+    for name, limit in _bounded(table):
+        if not rows or name not in rows[0]:
+            continue
+        values = [row[name] for row in rows]
+        if _longest(values) > limit:
+            index = next(i for i, v in enumerate(values) if isinstance(v, str) and len(v) > limit)
+            raise ValueTooLong(name, limit, index)
 
 
 @lru_cache(maxsize=64)
@@ -224,13 +266,25 @@ def _is_json(col: Column[Any], dialect: Dialect) -> bool:
     return isinstance(col.type.dialect_impl(dialect), JSON)
 
 
+def _element(col: Column[Any], dialect: Dialect) -> Any:
+    """The array element type of a column: never a bounded string.
+
+    An explicit cast to ``VARCHAR(n)`` truncates silently, where the INSERT's own
+    assignment to the column refuses an over-long value; lengths are checked before anyway.
+    """
+    if _is_json(col, dialect):
+        return Text()
+    if isinstance(col.type, String) and col.type.length is not None:
+        return String()
+    return col.type
+
+
 def _unnest(cols: Sequence[Column[Any]], dialect: Dialect) -> Select[Any]:
     """``SELECT … FROM unnest(:bulk_a, :bulk_b, …)``: one array parameter per column.
 
     JSON goes as text (``_converted`` serialises it) and is cast back in SQL.
     """
-    arrays = [bindparam(f"bulk_{c.name}",
-                        type_=postgresql.ARRAY(Text() if _is_json(c, dialect) else c.type))
+    arrays = [bindparam(f"bulk_{c.name}", type_=postgresql.ARRAY(_element(c, dialect)))
               for c in cols]  # fmt: skip
     source = func.unnest(*arrays).table_valued(*[c.name for c in cols]).render_derived()
     picks = [cast(source.c[c.name], c.type) if _is_json(c, dialect) else source.c[c.name]

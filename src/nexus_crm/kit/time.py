@@ -19,6 +19,18 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def clamped_utc(value: datetime) -> datetime:
+    """``value`` in UTC; one beyond the calendar there (year 0 or 10000) becomes its edge.
+
+    For range bounds: every stored time lies between the edges, so a filter keeps its meaning.
+    """
+    try:
+        return as_utc(value)
+    except OverflowError:
+        edge = datetime.min if value.year == 1 else datetime.max
+        return edge.replace(tzinfo=UTC)
+
+
 def utc_hour(value: datetime) -> datetime:
     """Return the UTC start of the hour containing ``value``."""
     return as_utc(value).replace(minute=0, second=0, microsecond=0)

@@ -27,7 +27,7 @@ EXPORT_DOC: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/privacy/{user_id}/export", response_class=StreamingResponse, responses=EXPORT_DOC)
+@router.get("/privacy/{user_id:path}/export", response_class=StreamingResponse, responses=EXPORT_DOC)
 async def export_customer(
     principal: AdminKey, sessions: Sessions, user_id: str = UserId
 ) -> StreamingResponse:
@@ -40,7 +40,7 @@ async def export_customer(
 
 
 @router.delete(
-    "/privacy/{user_id}",
+    "/privacy/{user_id:path}",
     response_model=ErasureResult,
     responses={404: {"model": ErrorBody, "description": "unknown and never erased"}},
 )
