@@ -212,3 +212,34 @@ async def test_repeated_keys_get_422_naming_the_key(
     body = json.dumps(event())[:-1].encode() + b", " + raw[1:]
     assert_error(await post_signed(client, body), 422, key)
     await unchanged()
+
+
+TIER = {
+    "display_name": "Pro",
+    "rank": 2,
+    "monthly_tokens": 1000,
+    "monthly_interactions": 100,
+    "monthly_price": 10,
+}
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'"monthly_price": NaN}', "monthly_price"),
+        (b'"monthly_price": 1e999}', "monthly_price"),
+        (b'"rank": 3, "rank": 4}', "rank"),
+    ],
+)
+async def test_api_bodies_refuse_non_finite_numbers_and_repeated_keys(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    unchanged: Unchanged,
+    raw: bytes,
+    field: str,
+) -> None:
+    body = json.dumps(TIER).encode()[:-1] + b", " + raw
+    headers = {**admin_headers, "content-type": "application/json"}
+    resp = await client.put("/agent-usage/tiers/pro", content=body, headers=headers)
+    assert_error(resp, 422, field)
+    await unchanged()

@@ -12,6 +12,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nexus_crm.errors import InvalidInput, NexusError, PayloadTooLarge, nexus_response
+from nexus_crm.kit import strictjson
 from nexus_crm.kit.jsondepth import nests_deeper_than
 
 # API bodies (alert notes, tier limits, sequences, logins) are small: a megabyte is plenty,
@@ -30,6 +31,19 @@ def check_json_depth(raw: bytes, max_depth: int) -> None:
         raise InvalidInput(
             f"body nests arrays and objects more than {max_depth} levels deep", field="body"
         )
+
+
+def check_json_values(raw: bytes) -> None:
+    """Refuse (422 naming the field) non-finite numbers and keys repeated in one object.
+
+    Malformed JSON is left to the route, which answers it as it always has.
+    """
+    try:
+        strictjson.loads(raw)
+    except strictjson.JsonRefused as exc:
+        raise InvalidInput(str(exc), field=exc.field) from None
+    except (ValueError, RecursionError):
+        return
 
 
 def is_json(headers: Headers) -> bool:
@@ -94,4 +108,5 @@ class BodyLimitMiddleware:
         body, pending = await read_capped(receive, self.max_bytes)
         if body and is_json(headers):
             check_json_depth(body, self.max_depth)
+            check_json_values(body)
         return body, pending
