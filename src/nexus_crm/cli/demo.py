@@ -3,6 +3,9 @@
 The simulator runs as a child process (``python -m nexus_crm.cli.simulate``), as GENESIS
 would: it backfills the history through the signed batch endpoint, writes the truth file,
 then streams live traffic through the ``genesis_crm`` client until the demo stops.
+
+Upsell emails go to the demo mailbox (``closer/mailbox.py``), a loopback SMTP server the
+demo starts, and show on the dashboard's Mailbox page: a demo has no mail server to use.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.app import create_app
 from nexus_crm.cli.common import load_settings, run_in_session
 from nexus_crm.cli.db import migrate
+from nexus_crm.closer.mailbox import PAGE_PATH, DemoMailbox, install_mailbox, installed_mailbox
 from nexus_crm.errors import Conflict
 from nexus_crm.kit.time import local_day
 from nexus_crm.security import service as keys
@@ -145,11 +150,28 @@ class DemoServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-async def serve_with_simulator(settings: Settings, host: str, port: int, sim: Simulation) -> int:
-    """Serve until stopped while the simulator feeds the server; the exit code."""
-    server = DemoServer(
-        uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
-    )
+def demo_app(settings: Settings) -> FastAPI:
+    """The demo's app: its upsell emails go to a loopback mailbox the dashboard shows."""
+    mailbox = DemoMailbox()
+    mailbox.start()
+    try:
+        app = create_app(mailbox.smtp_settings(settings))
+    except BaseException:
+        mailbox.stop()
+        raise
+    install_mailbox(app, mailbox)
+    return app
+
+
+def create_demo_app() -> FastAPI:
+    """The demo's app, mailbox included, without the simulator: a ``uvicorn --factory``."""
+    return demo_app(Settings())
+
+
+async def serve_with_simulator(app: FastAPI, host: str, port: int, sim: Simulation) -> int:
+    """Serve ``app`` until stopped while the simulator feeds it; the exit code."""
+    settings: Settings = app.state.settings
+    server = DemoServer(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     task = asyncio.create_task(simulate_when_up(server, sim, settings.webhook_secrets[0]))
     server.simulator = task
     try:
@@ -176,6 +198,9 @@ def print_banner(url: str, settings: Settings, key: str, password: str) -> None:
     """Where the demo serves and how to try it."""
     typer.echo(f"NexusCRM demo on {url}  (database: {settings.database_url})")
     typer.echo(f"dashboard: {url}/  user: {DEMO_EMAIL}  password: {password}")
+    smtp = f"{settings.smtp_host}:{settings.smtp_port}"
+    where = f"{url}{PAGE_PATH}" if settings.dashboard_enabled else "(no dashboard to show it)"
+    typer.echo(f"mailbox: {where}  (upsell emails go to the demo's own SMTP server on {smtp})")
     typer.echo(f"admin API key: {key}")
     typer.echo(f"try: curl -H 'Authorization: Bearer {key}' {url}/agent-usage/insights?days=1")
     typer.echo(f"API docs: {url}/docs   stop with Ctrl+C")
@@ -199,7 +224,8 @@ def demo(
         ),
     )
     password = run_in_session(settings, demo_user)
-    print_banner(f"http://{host}:{port}", settings, key, password)
+    app = demo_app(settings)
+    print_banner(f"http://{host}:{port}", app.state.settings, key, password)
     sim = Simulation(
         customers, days, seed, rate, first_day(settings, customers, days, seed), settings.timezone
     )
@@ -207,6 +233,11 @@ def demo(
         f"demo: backfilling {days} days for {customers} customers, then about "
         f"{rate:g} live events/s; truth file: {TRUTH_PATH}"
     )
-    code = asyncio.run(serve_with_simulator(settings, host, port, sim))
+    try:
+        code = asyncio.run(serve_with_simulator(app, host, port, sim))
+    finally:
+        mailbox = installed_mailbox(app)
+        if mailbox is not None:  # the app's shutdown stops it; not if it never started
+            mailbox.stop()
     if code:
         raise typer.Exit(code)

@@ -132,6 +132,31 @@ _STRINGS: Final[dict[str, tuple[str, str]]] = {
     "method": ("method", "método"),
     "probability": ("Probability", "Probabilidad"),
     "failed": ("Could not compute the metrics", "No se pudieron calcular las métricas"),
+    "mailbox": ("Mailbox", "Buzón"),
+    "mailbox_title": ("Demo mailbox", "Buzón de la demo"),
+    "mailbox_note": (
+        "Every email NGX_Closer sends in this demo lands here, in the demo's own SMTP server "
+        "({server}): this is what the customer would read. Nothing leaves this machine.",
+        "Cada correo que NGX_Closer envía en esta demo llega aquí, al servidor SMTP propio de "
+        "la demo ({server}): es lo que leería el cliente. Nada sale de esta máquina.",
+    ),
+    "mailbox_empty": (
+        "No email yet. Start an upsell sequence from a customer's page: its first email "
+        "arrives here within {seconds} s.",
+        "Aún no hay correos. Inicia una secuencia de upsell desde la página de un cliente: "
+        "su primer correo llega aquí en menos de {seconds} s.",
+    ),
+    "mailbox_off": (
+        "The demo mailbox runs only with nexus-crm demo (make demo); this server sends its "
+        "emails through SMTP_HOST.",
+        "El buzón de la demo solo funciona con nexus-crm demo (make demo); este servidor envía "
+        "sus correos por SMTP_HOST.",
+    ),
+    "emails_received": ("emails received", "correos recibidos"),
+    "received": ("Received", "Recibido"),
+    "to": ("To", "Para"),
+    "subject": ("Subject", "Asunto"),
+    "from": ("From", "De"),
 }
 
 

@@ -9,6 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from nicegui import ui
 
+from nexus_crm.closer.mailbox import PAGE_PATH as MAILBOX_PATH
+from nexus_crm.closer.mailbox import installed_mailbox
 from nexus_crm.dashboard.auth import PageUser, current_user, locale_of, login_redirect
 from nexus_crm.dashboard.i18n import translate
 from nexus_crm.settings import Settings
@@ -61,7 +63,10 @@ def header(ctx: PageContext, path: str) -> None:
     ui.query("body").style("background:#f1f5f9")
     with ui.header().classes("items-center gap-4 bg-slate-900 text-white"):
         ui.label("NexusCRM").classes("text-lg font-bold")
-        for key, target in (("live", "/"), ("alerts", "/alerts"), ("business", "/business")):
+        pages = [("live", "/"), ("alerts", "/alerts"), ("business", "/business")]
+        if installed_mailbox(ctx.app) is not None:  # only `nexus-crm demo` has one
+            pages.append(("mailbox", MAILBOX_PATH))
+        for key, target in pages:
             ui.link(ctx.t(key), target).classes("text-white no-underline").props(
                 f'data-testid="nav-{key}"'
             )

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from nicegui import ui
+from starlette.routing import Match, Mount
 
 from nexus_crm.dashboard.alerts_page import AlertsPage
 from nexus_crm.dashboard.auth import router as auth_router
@@ -14,8 +15,9 @@ from nexus_crm.dashboard.business import BusinessPage
 from nexus_crm.dashboard.customer import CustomerPage
 from nexus_crm.dashboard.layout import PageContext, open_page
 from nexus_crm.dashboard.live import LiveView
+from nexus_crm.dashboard.mailbox_page import register_mailbox_page
 from nexus_crm.deps import API_PREFIX
-from nexus_crm.errors import NotFound
+from nexus_crm.errors import MethodNotAllowed, NotFound
 from nexus_crm.settings import Settings
 
 log = logging.getLogger("nexus_crm.dashboard")
@@ -26,6 +28,7 @@ def register_pages(app: FastAPI) -> None:
     """Declare the pages; each reads the data of ``app`` (the API's app)."""
     _register_live_pages(app)
     _register_report_pages(app)
+    register_mailbox_page(app)
 
 
 def _register_live_pages(app: FastAPI) -> None:
@@ -41,7 +44,7 @@ def _register_live_pages(app: FastAPI) -> None:
         view.start(app)
         return None
 
-    @ui.page("/customers/{user_id}", title="NexusCRM · Customer")
+    @ui.page("/customers/{user_id:path}", title="NexusCRM · Customer")
     async def customer_page(request: Request, user_id: str) -> Response | None:
         """Customer: usage vs limit, daily use by agent, churn, CLV, alerts, upsell."""
         ctx = await open_page(app, request)
@@ -78,8 +81,31 @@ def _register_report_pages(app: FastAPI) -> None:
         return None
 
 
-async def _api_not_found(path: str) -> None:
+API_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+async def _api_not_found(request: Request, path: str) -> None:
+    """The JSON 404 (or 405 for a known path) of an API path the dashboard would answer."""
+    allowed = _allowed_methods(request)
+    if allowed:
+        raise MethodNotAllowed(
+            f"{request.method} is not served on {API_PREFIX}/{path}", allow=allowed
+        )
     raise NotFound(f"no API route {API_PREFIX}/{path}")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the API serves on this request's path (none: an unknown path)."""
+    routes = [
+        r
+        for r in request.app.router.routes
+        if not isinstance(r, Mount) and getattr(r, "endpoint", None) is not _api_not_found
+    ]
+    return [
+        method
+        for method in API_METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
 
 
 def mount_dashboard(app: FastAPI, settings: Settings) -> None:
@@ -94,7 +120,9 @@ def mount_dashboard(app: FastAPI, settings: Settings) -> None:
     _mounted.append(app)
     app.include_router(auth_router)
     # Under the dashboard's catch-all mount, unknown API paths still get the JSON error.
-    app.add_api_route(f"{API_PREFIX}/{{path:path}}", _api_not_found, include_in_schema=False)
+    app.add_api_route(
+        f"{API_PREFIX}/{{path:path}}", _api_not_found, methods=API_METHODS, include_in_schema=False
+    )
     register_pages(app)
     ui.run_with(
         app,
