@@ -20,6 +20,7 @@ INITIALIZE = {
                "clientInfo": {"name": "test", "version": "0"}},
 }  # fmt: skip
 ACCEPT = {"Accept": "application/json, text/event-stream"}
+LOCAL = "http://127.0.0.1:8001"  # an allowed host of /mcp (loopback), unlike "http://test"
 
 
 @asynccontextmanager
@@ -28,25 +29,26 @@ async def mcp_over_http(app: FastAPI, key: str) -> AsyncIterator[Client]:
     http = httpx2.AsyncClient(
         transport=httpx2.ASGITransport(app=app),
         headers={"Authorization": f"Bearer {key}"},
-        base_url="http://testserver",
+        base_url=LOCAL,
     )
-    async with http, Client(streamable_http_client("http://testserver/mcp", http_client=http)) as c:
+    async with http, Client(streamable_http_client(f"{LOCAL}/mcp", http_client=http)) as c:
         yield c
 
 
-async def test_mcp_route_needs_a_live_api_key(client: httpx.AsyncClient, make_key: MakeKey) -> None:
-    for headers, status in (
-        ({}, 401),
-        ({"Authorization": "Bearer ncrm_00000000_forged"}, 401),
-        ({"Authorization": f"Bearer {await make_key('ingest')}"}, 403),
-    ):
-        resp = await client.post("/mcp", json=INITIALIZE, headers={**ACCEPT, **headers})
-        assert resp.status_code == status, resp.text
-        assert resp.json()["error"] in ("unauthorized", "forbidden")
-    key = await make_key("read")
-    resp = await client.post(
-        "/mcp", json=INITIALIZE, headers={**ACCEPT, "Authorization": f"Bearer {key}"}
-    )
+async def test_mcp_route_needs_a_live_api_key(app: FastAPI, make_key: MakeKey) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=LOCAL) as http:
+        for headers, status in (
+            ({}, 401),
+            ({"Authorization": "Bearer ncrm_00000000_forged"}, 401),
+            ({"Authorization": f"Bearer {await make_key('ingest')}"}, 403),
+        ):
+            resp = await http.post("/mcp", json=INITIALIZE, headers={**ACCEPT, **headers})
+            assert resp.status_code == status, resp.text
+            assert resp.json()["error"] in ("unauthorized", "forbidden")
+        key = await make_key("read")
+        resp = await http.post(
+            "/mcp", json=INITIALIZE, headers={**ACCEPT, "Authorization": f"Bearer {key}"}
+        )
     assert resp.status_code == 200, resp.text
     assert resp.json()["result"]["serverInfo"]["name"] == "NGX_Closer.Agent"
 

@@ -150,7 +150,7 @@ async def test_inspector_over_http_at_slash_mcp(
 
 
 def standalone_http(served: Served, port: int, cwd: Path) -> subprocess.Popen[bytes]:
-    """``nexus-crm mcp --transport http`` with NEXUS_CRM_API_KEY; once its port answers."""
+    """``nexus-crm mcp --transport http`` (its NEXUS_CRM_API_KEY unused); once it listens."""
     env = {**os.environ, "NEXUS_CRM_BASE_URL": served.server.base_url,
            "NEXUS_CRM_API_KEY": served.key}  # fmt: skip
     proc = subprocess.Popen(
@@ -174,7 +174,9 @@ async def test_inspector_against_the_standalone_http_transport(
     proc = standalone_http(served, port, tmp_path)
     try:
         url = f"http://127.0.0.1:{port}/mcp"
+        auth = ["--header", f"Authorization: Bearer {served.key}"]  # the caller's own key
         call = ["--method", "tools/call", "--tool-name", "get_usage_alerts"]
-        check_alerts_call(run_inspector(inspector, url, "--transport", "http", *call, cwd=tmp_path))
+        answer = run_inspector(inspector, url, "--transport", "http", *auth, *call, cwd=tmp_path)
+        check_alerts_call(answer)
     finally:
         terminate(proc)

@@ -372,7 +372,8 @@ async def test_websocket_matrix(app: FastAPI, credentials: Credentials) -> None:
 
 async def test_mcp_matrix(client: httpx.AsyncClient, credentials: Credentials) -> None:
     async def post(headers: dict[str, str]) -> httpx.Response:
-        return await client.post(MCP_PATH, json=MCP_INITIALIZE, headers=MCP_ACCEPT | headers)
+        own_host = MCP_ACCEPT | {"Host": "127.0.0.1"}  # /mcp refuses foreign hosts (rebinding)
+        return await client.post(MCP_PATH, json=MCP_INITIALIZE, headers=own_host | headers)
 
     for who, headers in credentials.dead.items():
         if "cookie" not in who:  # /mcp takes bearer credentials only

@@ -1,15 +1,28 @@
-"""``nexus-crm mcp``: run NGX_Closer.Agent, the MCP server, for Claude Desktop (stdio) or HTTP."""
+"""``nexus-crm mcp``: run NGX_Closer.Agent, the MCP server, for Claude Desktop (stdio) or HTTP.
+
+Over stdio (one local user) the tools use NEXUS_CRM_API_KEY. Over HTTP anyone who reaches
+the port could call them, so the server has no key of its own there: each request must carry
+the caller's own API key or JWT, which the tools forward to the REST API (mcp/gate.py). On a
+non-loopback interface it also needs TLS, or --allow-insecure-remote (a TLS proxy in front),
+since bearer credentials must not cross a network in clear text.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 
 from nexus_crm.cli.common import load_settings
+from nexus_crm.cli.serve import _context_factory
 from nexus_crm.mcp.client import ApiConfig
+from nexus_crm.mcp.gate import allowed_hosts, gated_app, rest_check
 from nexus_crm.mcp.server import build_server
+from nexus_crm.settings import Settings
 
 
 class Transport(StrEnum):
@@ -19,19 +32,22 @@ class Transport(StrEnum):
     HTTP = "http"
 
 
-def mcp(
-    transport: Annotated[
-        Transport, typer.Option(help="stdio (Claude Desktop) or streamable HTTP")
-    ] = Transport.STDIO,
-    host: Annotated[str, typer.Option(help="interface to bind (http only)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port (http only)")] = 8002,
-) -> None:
-    """Serve the MCP server over the REST API at NEXUS_CRM_BASE_URL with NEXUS_CRM_API_KEY.
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server on this machine (localhost, 127.x, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
-    Example: NEXUS_CRM_API_KEY=ncrm_… nexus-crm mcp   (the /mcp route of `nexus-crm serve`
-    is the same server over HTTP, with each caller's own key.)
-    """
-    settings = load_settings()
+
+def _refuse(reason: str) -> typer.Exit:
+    typer.echo(f"configuration error: {reason}", err=True)
+    return typer.Exit(2)
+
+
+def _run_stdio(settings: Settings) -> None:
     if not settings.nexus_crm_api_key:
         # stderr: on stdio, stdout belongs to the protocol.
         typer.echo(
@@ -40,8 +56,54 @@ def mcp(
             "--scope write`)",
             err=True,
         )
-    server = build_server(ApiConfig(settings.nexus_crm_base_url, settings.nexus_crm_api_key))
+    build_server(ApiConfig(settings.nexus_crm_base_url, settings.nexus_crm_api_key)).run("stdio")
+
+
+def mcp(
+    transport: Annotated[
+        Transport, typer.Option(help="stdio (Claude Desktop) or streamable HTTP")
+    ] = Transport.STDIO,
+    host: Annotated[str, typer.Option(help="interface to bind (http only)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (http only)")] = 8002,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="PEM certificate chain: serve HTTPS (with --ssl-keyfile)")
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option(help="PEM private key of --ssl-certfile (unencrypted)")
+    ] = None,
+    allow_insecure_remote: Annotated[
+        bool, typer.Option(help="plain HTTP on a non-loopback --host (behind a TLS proxy only)")
+    ] = False,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(help="a Host name clients use besides loopback and NEXUS_CRM_BASE_URL's"),
+    ] = None,
+) -> None:
+    """Serve the MCP server over the REST API at NEXUS_CRM_BASE_URL.
+
+    Example: NEXUS_CRM_API_KEY=ncrm_… nexus-crm mcp   (stdio, with that key), or
+    nexus-crm mcp --transport http   (each caller sends its own key, like /mcp of `serve`).
+    """
+    settings = load_settings()
     if transport is Transport.STDIO:
-        server.run("stdio")
-    else:
-        server.run("streamable-http", host=host, port=port)
+        _run_stdio(settings)
+        return
+    tls = _context_factory(ssl_certfile, ssl_keyfile, "1.2")  # exits 2 on a bad pair
+    if tls is None and not allow_insecure_remote and not is_loopback(host):
+        raise _refuse(
+            f"--host {host} is not a loopback address and API keys must not cross the "
+            "network in clear text: give --ssl-certfile and --ssl-keyfile, or "
+            "--allow-insecure-remote if a TLS proxy sits in front"
+        )
+    config = ApiConfig(settings.nexus_crm_base_url, None)  # never the server's own key
+    hosts = allowed_hosts(settings.nexus_crm_base_url, names=(host, *(allowed_host or ())))
+    app = gated_app(build_server(config), hosts=hosts, check=rest_check(config))
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        ssl_certfile=ssl_certfile if tls else None,
+        ssl_keyfile=ssl_keyfile if tls else None,
+        ssl_context_factory=tls,
+    )

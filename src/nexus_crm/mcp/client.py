@@ -22,7 +22,11 @@ class ApiError(ToolError):
 
 @dataclass(frozen=True)
 class ApiConfig:
-    """Where the REST API is and which key to send (``transport``: in-process, for /mcp)."""
+    """Where the REST API is and which key to send (``transport``: in-process, for /mcp).
+
+    ``api_key`` is NEXUS_CRM_API_KEY over stdio; None over HTTP, where each tool call sends
+    the caller's own credential and the server has none to fall back on.
+    """
 
     base_url: str
     api_key: str | None
@@ -38,7 +42,8 @@ class Call:
     missing: str = "no such resource"
 
 
-def _detail(resp: httpx.Response) -> str:
+def response_detail(resp: httpx.Response) -> str:
+    """The ``detail`` of an API error body (else its text, else the reason phrase)."""
     try:
         body = resp.json()
     except ValueError:
@@ -49,7 +54,7 @@ def _detail(resp: httpx.Response) -> str:
 
 def error_message(resp: httpx.Response, call: Call) -> str:
     """A readable sentence for a failed response to ``call``."""
-    status, detail = resp.status_code, _detail(resp)
+    status, detail = resp.status_code, response_detail(resp)
     if status == 401:
         return (
             f"the NexusCRM API refused the API key ({detail}); set NEXUS_CRM_API_KEY to a "
@@ -83,13 +88,16 @@ class NexusApi:
                 "no NexusCRM API key: set NEXUS_CRM_API_KEY (create one with `nexus-crm keys "
                 "create claude --scope read --scope write`)"
             )
-        resp = await self._send(method, path, params=params, body=body)
+        resp = await self.send(method, path, params=params, body=body)
         if resp.status_code >= 400:
             raise ApiError(error_message(resp, call))
         answer: dict[str, Any] = resp.json()
         return answer
 
-    async def _send(self, method: str, path: str, *, params: Any, body: Any) -> httpx.Response:
+    async def send(
+        self, method: str, path: str, *, params: Any = None, body: Any = None
+    ) -> httpx.Response:
+        """Send one request with this key; any answer, or :class:`ApiError` if unreachable."""
         base = self.config.base_url.rstrip("/")
         headers = {"Authorization": f"Bearer {self.api_key}"}
         try:

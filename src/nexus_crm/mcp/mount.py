@@ -1,9 +1,11 @@
-"""Serve the MCP server at ``/mcp`` of the API (streamable HTTP), behind API-key auth.
+"""Serve the MCP server at ``/mcp`` of the API (streamable HTTP), behind :class:`McpGate`.
 
-The key the MCP client sends (``Authorization: Bearer``) is checked here (any scope that
-reads), and the tools forward that same key to the REST API, so each caller gets exactly its
-own scopes. The tools reach the REST API in process (an ASGI transport on this very app):
-the full stack still runs (auth, error handlers, metrics), and no port has to be known.
+The gate (gate.py) refuses a foreign Host or Origin, then checks the caller's key or JWT
+(``Authorization: Bearer``, any credential that reads) in this app's database; the tools
+forward that same credential to the REST API, so each caller gets exactly its own scopes.
+Allowed hosts: the loopback names and NEXUS_CRM_BASE_URL's host (set it to the public URL
+behind a proxy). The tools reach the REST API in process (an ASGI transport on this very
+app): the full stack still runs (auth, error handlers, metrics), and no port has to be known.
 """
 
 from __future__ import annotations
@@ -17,51 +19,29 @@ from typing import Any, TypeVar
 import httpx
 from fastapi import FastAPI
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.transport_security import TransportSecuritySettings
-from starlette.datastructures import Headers
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nexus_crm.db import transaction
-from nexus_crm.errors import NexusError, Unauthorized, error_response
 from nexus_crm.mcp.client import ApiConfig
+from nexus_crm.mcp.gate import MCP_PATH, Check, allowed_hosts, gated_app
 from nexus_crm.mcp.server import build_server
 from nexus_crm.security.scopes import Scope as KeyScope
 from nexus_crm.security.tokens import authenticate_bearer
 from nexus_crm.settings import Settings
 
-MCP_PATH = "/mcp"
 T = TypeVar("T")
 
 
-class ApiKeyGate:
-    """ASGI wrapper: only requests with a live API key granting ``read`` reach the MCP app."""
+def database_check(api: FastAPI) -> Check:
+    """A credential check against ``api``'s own database (an API key or a user's JWT)."""
 
-    def __init__(self, app: ASGIApp, api: FastAPI) -> None:
-        self.app = app
-        self.api = api
+    async def check(token: str) -> None:
+        async with transaction(api.state.sessions) as session:
+            await authenticate_bearer(
+                session, settings=api.state.settings, token=token, needed=KeyScope.READ
+            )
 
-    async def _check(self, scope: Scope) -> NexusError | None:
-        scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-        try:
-            async with transaction(self.api.state.sessions) as session:
-                settings = self.api.state.settings  # an API key or a user's access JWT
-                await authenticate_bearer(
-                    session, settings=settings, token=token.strip(), needed=KeyScope.READ
-                )
-        except NexusError as exc:
-            return exc
-        return None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        failure = await self._check(scope) if scope["type"] == "http" else None
-        if failure is None:
-            await self.app(scope, receive, send)
-            return
-        headers = {"WWW-Authenticate": "Bearer"} if failure.status == 401 else None
-        await error_response(failure.status, failure.body(), headers)(scope, receive, send)
+    return check
 
 
 def _without_root_logging(build: Callable[[], T]) -> T:
@@ -82,17 +62,13 @@ def _without_root_logging(build: Callable[[], T]) -> T:
 def mount_mcp(app: FastAPI, settings: Settings) -> None:
     """Serve NGX_Closer.Agent at ``/mcp`` (stateless streamable HTTP, JSON answers)."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    # No key of its own: each tool call sends the caller's credential (see gate.py).
     server = _without_root_logging(
         lambda: build_server(ApiConfig(settings.nexus_crm_base_url, None, transport))
     )
-    http_app = server.streamable_http_app(
-        streamable_http_path=MCP_PATH,
-        stateless_http=True,  # any worker answers any request: no session affinity needed
-        json_response=True,
-        # The API key is the protection; the server may sit behind any host name.
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-    )
-    app.router.routes.append(Route(MCP_PATH, ApiKeyGate(http_app, app)))
+    hosts = allowed_hosts(settings.nexus_crm_base_url)
+    gated = gated_app(server, hosts=hosts, check=database_check(app))
+    app.router.routes.append(Route(MCP_PATH, gated))
     inner = app.router.lifespan_context
 
     @asynccontextmanager

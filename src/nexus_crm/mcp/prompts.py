@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
-from pydantic import Field
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
+from pydantic import Field, ValidationError
 
 REPORT_SHAPE = """Write it for the NGX team, in their language (Spanish unless they wrote in
 another), in Markdown: a three-line summary first, then the figures that support it, then
@@ -66,7 +68,32 @@ def daily_usage_report() -> str:
 {REPORT_SHAPE}"""
 
 
+PROMPTS = (agent_usage_report, customer_health_check, daily_usage_report)
+PROMPT_NAMES = tuple(fn.__name__ for fn in PROMPTS)
+
+
 def register_prompts(server: MCPServer[Any]) -> None:
     """Add the three prompts to ``server``."""
-    for fn in (agent_usage_report, customer_health_check, daily_usage_report):
+    for fn in PROMPTS:
         server.prompt()(fn)
+
+
+def _validation_error(exc: BaseException | None) -> ValidationError | None:
+    # The SDK wraps the arguments' ValidationError in ValueErrors ("Error rendering prompt").
+    while exc is not None and not isinstance(exc, ValidationError):
+        exc = exc.__cause__
+    return exc
+
+
+def invalid_prompt_arguments(name: str, exc: ValueError) -> MCPError | None:
+    """MCPError -32602 naming each bad argument if bad arguments caused ``exc``; else None."""
+    invalid = _validation_error(exc)
+    if invalid is None:
+        return None
+    # Field names and pydantic's messages only: the rejected values are the caller's data.
+    errors = [
+        {"field": ".".join(str(p) for p in e["loc"]) or "arguments", "message": e["msg"]}
+        for e in invalid.errors()
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return MCPError(INVALID_PARAMS, f"Invalid arguments for prompt {name}: {detail}", errors)

@@ -11,16 +11,25 @@ import inspect
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp_types import (
+    INVALID_PARAMS,
+    CallToolResult,
+    GetPromptResult,
+    InputRequiredResult,
+    TextContent,
+    ToolAnnotations,
+)
 from pydantic import Field
 
 from nexus_crm import __version__
 from nexus_crm.kit.time import utcnow
 from nexus_crm.mcp import render, render_sales
 from nexus_crm.mcp.client import ApiConfig, ApiError, Call, NexusApi
-from nexus_crm.mcp.prompts import register_prompts
+from nexus_crm.mcp.prompts import PROMPT_NAMES, invalid_prompt_arguments, register_prompts
 
 INSTRUCTIONS = """NGX_Closer.Agent answers questions about how NGX customers use the GENESIS AI
 agents (NEXUS, BLAZE, SAGE, …) against their subscription tier (Essential, Pro, Elite, PRIME,
@@ -40,7 +49,7 @@ def result(markdown: str, data: dict[str, Any]) -> CallToolResult:
 
 
 def caller_key(ctx: Context[Any, Any]) -> str | None:
-    """The API key the MCP client sent (``Authorization: Bearer``), over HTTP only."""
+    """The API key or JWT the MCP client sent (``Authorization: Bearer``), over HTTP only."""
     headers = ctx.headers or {}
     scheme, _, token = headers.get("authorization", "").partition(" ")
     return (token.strip() or None) if scheme.lower() == "bearer" else None
@@ -99,7 +108,8 @@ class NexusTools:
         Use it before recommending an upgrade ("analyse cliente_pro_456's usage").
         """
         call = Call("read", "read a customer's usage", missing=f"no customer {user_id!r}")
-        data = await self.api(ctx).get(f"/customers/{user_id}", call)
+        # Quoted whole: an id may hold '/', '?' or '#', which the API route takes as they are.
+        data = await self.api(ctx).get(f"/customers/{quote(user_id, safe='')}", call)
         return result(render.customer(data), data)
 
     async def get_churn_risks(
@@ -170,9 +180,44 @@ READ_TOOLS = (
 WRITE_TOOLS = ("trigger_upsell_sequence", "manage_usage_alert")
 
 
+class NexusServer(MCPServer[Any]):
+    """MCPServer whose unknown tools and prompts, and bad prompt arguments, are -32602.
+
+    The SDK answers an unknown tool with a tool result and a prompt it cannot render with an
+    internal error; the MCP spec wants JSON-RPC "invalid params" for both. Bad *tool*
+    arguments stay tool results (``isError``), as the spec wants: the model corrects them.
+    """
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """Call tool ``name``; :class:`MCPError` -32602 if there is no such tool."""
+        if name not in READ_TOOLS + WRITE_TOOLS:
+            raise MCPError(INVALID_PARAMS, f"Unknown tool: {name}", {"tool": name})
+        return await super().call_tool(name, arguments, context)
+
+    async def get_prompt(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        context: Context[Any, Any] | None = None,
+    ) -> GetPromptResult | InputRequiredResult:
+        """Render prompt ``name``; :class:`MCPError` -32602 if unknown or its arguments are bad."""
+        if name not in PROMPT_NAMES:
+            known = ", ".join(PROMPT_NAMES)
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name} (known: {known})")
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except ValueError as exc:
+            invalid = invalid_prompt_arguments(name, exc)
+            if invalid is None:
+                raise
+            raise invalid from None
+
+
 def build_server(config: ApiConfig) -> MCPServer[Any]:
     """The NGX_Closer.Agent server: eight tools and three prompts over ``config``'s API."""
-    server: MCPServer[Any] = MCPServer(
+    server = NexusServer(
         "NGX_Closer.Agent", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
     )
     tools = NexusTools(config)
