@@ -289,12 +289,12 @@ class GenesisCRM:
         """Wait for the flush interval, the next due retry, or a wake-up."""
         assert self._outbox is not None
         due_in = await self._run_db(self._outbox.next_due_in)
-        # Nothing due (None) or a partial batch due now (0): let the batch fill for one
-        # interval. Otherwise sleep until the next retry is due.
-        delay = due_in or self._flush_interval
-        sleeper = asyncio.ensure_future(self._sleep(delay))
+        # None (nothing due) or 0 (a partial batch due now): let it fill for one interval.
+        sleeper = asyncio.ensure_future(self._sleep(due_in or self._flush_interval))
         waker = asyncio.ensure_future(self._wake.wait())
-        await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        for t in (sleeper, waker):
-            t.cancel()
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when aclose() cancels us: no task left pending at exit
+            sleeper.cancel()
+            waker.cancel()
         self._wake.clear()

@@ -7,11 +7,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 import httpx
 
 from genesis_crm import policy
+from genesis_crm.isolation import Bisection
 from genesis_crm.outbox import Item, Outbox
 from genesis_crm.signing import sign_headers
 
@@ -69,25 +71,10 @@ async def _act(
 ) -> policy.Action:
     """Apply the policy's decision for ``items`` to the outbox; return the action."""
     decision = policy.classify(answer.status, answer.body, batch_size=len(items))
-    seqs = [i.seq for i in items]
     if decision.action is policy.Action.DONE:
-        await run_db(outbox.delete, seqs)
+        await run_db(outbox.delete, [i.seq for i in items])
     elif decision.action is policy.Action.RETRY:
-        now = datetime.fromtimestamp(cfg.clock(), UTC)
-        wait = policy.retry_delay(
-            max(i.attempts for i in items) + 1,
-            policy.retry_after_seconds(answer.retry_after, now),
-            base=cfg.backoff_base,
-            cap=cfg.backoff_cap,
-            rand=cfg.rand,
-        )
-        log.warning(
-            "NexusCRM delivery failed (%s); %d item(s) retry in %.1fs",
-            decision.reason,
-            len(items),
-            wait,
-        )
-        await run_db(outbox.reschedule, seqs, wait, f"{decision.reason}: {answer.body[:300]}")
+        await _reschedule(items, answer, decision.reason, cfg, run_db, outbox)
     elif decision.action is policy.Action.DEAD:
         dead = {items[i].seq: err for i, err in decision.bad_items.items() if i < len(items)}
         log.error(
@@ -100,6 +87,32 @@ async def _act(
     return decision.action
 
 
+async def _reschedule(
+    items: list[Item],
+    answer: Answer,
+    reason: str,
+    cfg: DeliveryConfig,
+    run_db: RunDb,
+    outbox: Outbox,
+) -> None:
+    """Keep ``items`` for a later try: Retry-After if the server gave one, else backoff."""
+    now = datetime.fromtimestamp(cfg.clock(), UTC)
+    wait = policy.retry_delay(
+        max(i.attempts for i in items) + 1,
+        policy.retry_after_seconds(answer.retry_after, now),
+        base=cfg.backoff_base,
+        cap=cfg.backoff_cap,
+        rand=cfg.rand,
+    )
+    log.warning(
+        "NexusCRM delivery failed (%s); %d item(s) retry in %.1fs", reason, len(items), wait
+    )
+    fault = policy.is_server_fault(answer.status, answer.retry_after)
+    await run_db(
+        outbox.reschedule, [i.seq for i in items], wait, f"{reason}: {answer.body[:300]}", fault
+    )
+
+
 async def deliver_events(
     http: httpx.AsyncClient, outbox: Outbox, cfg: DeliveryConfig, run_db: RunDb, limit: int
 ) -> tuple[int, policy.Action | None]:
@@ -108,7 +121,50 @@ async def deliver_events(
     if not items:
         return 0, None
     answer = await post(http, EVENTS_PATH, _events_body(items), cfg.secret)
+    if len(items) > 1 and _keeps_failing(items, answer):
+        bisection = Bisection(
+            partial(_probe, http, cfg, run_db, outbox),
+            partial(_keep, cfg, run_db, outbox),
+            partial(_bury, run_db, outbox),
+        )
+        return len(items), await bisection.run(items, answer)
     return len(items), await _act(items, answer, cfg, run_db, outbox)
+
+
+def _keeps_failing(items: list[Item], answer: Answer) -> bool:
+    """A server fault for a batch whose items collected SPLIT_AFTER_SERVER_ERRORS of them."""
+    strikes = max(i.server_errors for i in items) + 1
+    return (
+        policy.is_server_fault(answer.status, answer.retry_after)
+        and strikes >= policy.SPLIT_AFTER_SERVER_ERRORS
+    )
+
+
+async def _probe(
+    http: httpx.AsyncClient,
+    cfg: DeliveryConfig,
+    run_db: RunDb,
+    outbox: Outbox,
+    items: list[Item],
+) -> tuple[Answer, policy.Action | None]:
+    """Send part of a batch under bisection; a server fault is left to the caller (None)."""
+    answer = await post(http, EVENTS_PATH, _events_body(items), cfg.secret)
+    if policy.is_server_fault(answer.status, answer.retry_after):
+        return answer, None
+    return answer, await _act(items, answer, cfg, run_db, outbox)
+
+
+async def _keep(
+    cfg: DeliveryConfig, run_db: RunDb, outbox: Outbox, items: list[Item], answer: Answer
+) -> None:
+    """Keep a part a bisection could not settle, counting the server error it got."""
+    await _reschedule(items, answer, f"HTTP {answer.status}", cfg, run_db, outbox)
+
+
+async def _bury(run_db: RunDb, outbox: Outbox, item: Item, reason: str) -> None:
+    """Dead-letter the poisoned item a bisection found."""
+    log.error("NexusCRM fails on event %d; moved to the dead letters of %s", item.seq, outbox.path)
+    await run_db(outbox.bury, {item.seq: reason})
 
 
 async def deliver_subscriptions(
@@ -124,5 +180,5 @@ async def deliver_subscriptions(
 
 
 def dumps(obj: object) -> str:
-    """Compact JSON for the outbox."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON for the outbox; never NaN/Infinity (events.py refuses them first)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

@@ -7,6 +7,7 @@ code, at once, instead of in the dead-letter table later.
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +30,8 @@ def _text(field: str, value: object, max_len: int) -> str:
 
 
 def _count(field: str, value: object, maximum: int) -> int:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidEventError(field, f"must be a finite integer, not {value}")
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidEventError(field, f"must be an integer, not {type(value).__name__}")
     if not 0 <= value <= maximum:
@@ -56,9 +59,35 @@ def _metadata(value: dict[str, Any] | None) -> dict[str, Any]:
         size = len(json.dumps(value))
     except (TypeError, ValueError) as exc:
         raise InvalidEventError("metadata", f"must be JSON-serialisable ({exc})") from None
+    except RecursionError:
+        raise InvalidEventError("metadata", "is nested too deeply") from None
     if size > MAX_METADATA_BYTES:
         raise InvalidEventError("metadata", f"is larger than {MAX_METADATA_BYTES} bytes")
+    # json.dumps writes NaN/Infinity, which is not JSON: NexusCRM cannot store it, and an
+    # event holding one would poison every batch it travels in.
+    path = _non_finite_path(value, "metadata")
+    if path is not None:
+        raise InvalidEventError(path, "must be a finite number (not NaN or ±infinity)")
     return value
+
+
+def _non_finite_path(root: object, root_path: str) -> str | None:
+    """Where the first NaN or ±inf is (``metadata.a.b[1]``), None if nowhere.
+
+    Iterative, so any depth json.dumps accepted is walked; json.dumps also ruled out cycles.
+    """
+    stack: list[tuple[str, object]] = [(root_path, root)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return path
+        children: list[tuple[str, object]] = []
+        if isinstance(node, dict):
+            children = [(f"{path}.{k}", v) for k, v in node.items()]
+        elif isinstance(node, list | tuple):
+            children = [(f"{path}[{i}]", v) for i, v in enumerate(node)]
+        stack.extend(reversed(children))  # document order: the first one is reported
+    return None
 
 
 def build_event(

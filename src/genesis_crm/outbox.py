@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL DEFAULT 0,
-    last_error TEXT
+    last_error TEXT,
+    server_errors INTEGER NOT NULL DEFAULT 0  -- 500-type answers (policy.is_server_fault)
 );
 CREATE INDEX IF NOT EXISTS ix_outbox_due ON outbox (kind, next_attempt_at, seq);
 CREATE TABLE IF NOT EXISTS dead_letter (
@@ -50,6 +51,7 @@ class Item:
     kind: str
     payload: str
     attempts: int
+    server_errors: int = 0
 
 
 class Outbox:
@@ -74,6 +76,7 @@ class Outbox:
         self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
+        _migrate(self._db)
         self._pending = self._scalar("SELECT count(*) FROM outbox")
 
     def _scalar(self, sql: str, args: Sequence[Any] = ()) -> int:
@@ -118,7 +121,7 @@ class Outbox:
     def due(self, kind: str, limit: int) -> list[Item]:
         """The oldest items of ``kind`` whose next attempt is due."""
         rows = self._db.execute(
-            "SELECT seq, kind, payload, attempts FROM outbox WHERE kind = ? AND "
+            "SELECT seq, kind, payload, attempts, server_errors FROM outbox WHERE kind = ? AND "
             "next_attempt_at <= ? ORDER BY seq LIMIT ?",
             (kind, self._clock(), limit),
         ).fetchall()
@@ -131,17 +134,22 @@ class Outbox:
 
     def delete(self, seqs: Iterable[int]) -> None:
         """Forget delivered items."""
-        cur = self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+        # One transaction: in autocommit mode each row would be its own commit (and fsync).
+        with self._transaction():
+            cur = self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
         self._pending -= cur.rowcount
 
-    def reschedule(self, seqs: Iterable[int], delay: float, error: str) -> None:
-        """Count a failed attempt and set when to try again."""
+    def reschedule(
+        self, seqs: Iterable[int], delay: float, error: str, server_error: bool = False
+    ) -> None:
+        """Count a failed attempt (and a server error if it was one); set when to retry."""
         when = self._clock() + delay
-        self._db.executemany(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
-            "WHERE seq = ?",
-            [(when, error, s) for s in seqs],
-        )
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, "
+                "last_error = ?, server_errors = server_errors + ? WHERE seq = ?",
+                [(when, error, int(server_error), s) for s in seqs],
+            )
 
     def bury(self, errors: dict[int, str]) -> None:
         """Move refused items (seq → server's error) to the dead-letter table."""
@@ -212,6 +220,13 @@ class Outbox:
         self._db.close()
         fcntl.flock(self._lock, fcntl.LOCK_UN)
         os.close(self._lock)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring an outbox written by an older version up to SCHEMA (items are kept)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+    if "server_errors" not in columns:
+        db.execute("ALTER TABLE outbox ADD COLUMN server_errors INTEGER NOT NULL DEFAULT 0")
 
 
 def _acquire_lock(path: Path) -> int:

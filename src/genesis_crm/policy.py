@@ -13,6 +13,14 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429})
 # 401/403 mean the secret or URL is misconfigured, not that the events are bad: keep them.
 CONFIG_STATUSES = frozenset({401, 403})
 MAX_RETRY_AFTER_S = 3600.0
+# The CRM, its gateway or its database is down or overloaded: an outage, whatever we send.
+OUTAGE_STATUSES = frozenset({502, 503, 504})
+# Server errors (is_server_fault) a batch's items may collect before it is bisected to find
+# a poisoned item; 1-2 are left to transient failures (docs/genesis-client.md).
+SPLIT_AFTER_SERVER_ERRORS = 3
+# Server errors in a row, without one proper answer, after which a bisection stops: the
+# server fails everything (an outage), so nothing is dead-lettered and the rest retries.
+BLIND_PROBES = 4
 
 
 class Action(Enum):
@@ -64,6 +72,17 @@ def classify(status: int | None, body: str, *, batch_size: int) -> Decision:
     if batch_size > 1:
         return Decision(Action.SPLIT, f"HTTP {status} for a batch: isolate the bad item")
     return Decision(Action.DEAD, f"HTTP {status}: {body[:500]}", {0: body[:500]})
+
+
+def is_server_fault(status: int | None, retry_after: str | None) -> bool:
+    """A 5xx that may be caused by what was sent (500-like), not an outage.
+
+    No answer, 502/503/504 and any answer with ``Retry-After`` mean the CRM is down or busy;
+    a 500 (or 501, 505…) without ``Retry-After`` may be a crash on one item of the batch.
+    """
+    if status is None or status < 500 or status in OUTAGE_STATUSES:
+        return False
+    return not retry_after
 
 
 def backoff(attempt: int, *, base: float, cap: float, rand: Callable[[], float]) -> float:

@@ -139,6 +139,23 @@ async def test_invalid_input_raises_before_anything_is_stored(tmp_path: Path) ->
         await client.track_agent_usage(user_id="u", **EVENT)
 
 
+async def test_nan_or_inf_is_refused_at_the_call_and_never_stored(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    client = GenesisCRM(base_url=url, secret=TEST_SECRET, outbox_path=tmp_path / "o.db")
+    kept = await client.track_agent_usage(user_id="u", **EVENT, metadata={"score": 0.5})
+    for metadata in ({"score": float("nan")}, {"runs": [{"cost": float("-inf")}]}):
+        with pytest.raises(InvalidEventError, match="finite") as err:
+            await client.track_agent_usage(user_id="u", **EVENT, metadata=metadata)
+        assert err.value.field in ("metadata.score", "metadata.runs[0].cost")
+    with pytest.raises(InvalidEventError) as err:
+        await client.track_agent_usage(user_id="u", **{**EVENT, "tokens_used": float("inf")})
+    assert err.value.field == "tokens_used"
+    await client.aclose(timeout=0)
+    ob = Outbox(tmp_path / "o.db")
+    assert [json.loads(i.payload)["event_id"] for i in ob.due("event", 10)] == [kept]
+    ob.close()
+
+
 def test_bad_configuration_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="CRM_BASE_URL"):
         GenesisCRM(base_url="crm:8001", secret=TEST_SECRET)

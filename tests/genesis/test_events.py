@@ -49,6 +49,31 @@ def test_bad_arguments_raise_naming_the_field(field: str, value: object) -> None
     assert isinstance(err.value, ValueError)
 
 
+@pytest.mark.parametrize(
+    ("metadata", "field"),
+    [
+        ({"score": float("nan")}, "metadata.score"),
+        ({"a": {"b": [1.0, float("inf")]}}, "metadata.a.b[1]"),
+        ({"deltas": [{"t": -float("inf")}]}, "metadata.deltas[0].t"),
+        ({"x": 1e308 * 10}, "metadata.x"),
+    ],
+)
+def test_non_finite_numbers_in_metadata_are_refused_naming_the_path(
+    metadata: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidEventError, match="finite") as err:
+        build_event(**{**GOOD, "metadata": metadata}, now=NOW)
+    assert err.value.field == field
+
+
+@pytest.mark.parametrize("field", ["tokens_used", "response_time_ms"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_counts_are_refused(field: str, value: float) -> None:
+    with pytest.raises(InvalidEventError, match="finite") as err:
+        build_event(**{**GOOD, field: value}, now=NOW)
+    assert err.value.field == field
+
+
 def test_naive_timestamps_are_utc() -> None:
     ev = build_event(**{**GOOD, "timestamp": datetime(2026, 1, 2, 3, 4)}, now=NOW)
     assert ev["timestamp"] == "2026-01-02T03:04:00+00:00"

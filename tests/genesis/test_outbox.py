@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +54,31 @@ def test_rescheduled_items_wait_their_turn(tmp_path: Path) -> None:
     [item] = ob.due("event", 10)
     assert item.attempts == 1
     assert ob.status()["last_error"] == "HTTP 503"
+    ob.close()
+
+
+def test_server_errors_are_counted_apart_from_other_failures(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    seq = ob.add("event", "{}")
+    ob.reschedule([seq], 0, "HTTP 500", True)
+    ob.reschedule([seq], 0, "no answer from NexusCRM")
+    [item] = ob.due("event", 10)
+    assert (item.attempts, item.server_errors) == (2, 1)
+    ob.close()
+
+
+def test_an_outbox_of_an_older_version_opens_with_its_items(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(
+            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, "
+            "payload TEXT NOT NULL, created_at REAL NOT NULL, attempts INTEGER NOT NULL "
+            "DEFAULT 0, next_attempt_at REAL NOT NULL DEFAULT 0, last_error TEXT);"
+            "INSERT INTO outbox (kind, payload, created_at, attempts) VALUES ('event', '{}', 1, 4);"
+        )
+    ob = Outbox(path)
+    [item] = ob.due("event", 10)
+    assert (item.payload, item.attempts, item.server_errors) == ("{}", 4, 0)
     ob.close()
 
 

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genesis_crm.policy import Action, backoff, classify, retry_after_seconds, retry_delay
+from genesis_crm.policy import (
+    Action,
+    backoff,
+    classify,
+    is_server_fault,
+    retry_after_seconds,
+    retry_delay,
+)
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 
@@ -53,6 +60,27 @@ def test_422_for_a_single_event_buries_it_with_the_body() -> None:
     d = classify(422, '{"error": "validation_error", "field": "tokens_used"}', batch_size=1)
     assert d.action is Action.DEAD
     assert "tokens_used" in d.bad_items[0]
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "fault"),
+    [
+        (500, None, True),  # a crash on something in the batch: counts towards a bisection
+        (501, "", True),
+        (500, "5", False),  # the server asked for time: an outage
+        (503, None, False),
+        (502, None, False),
+        (504, None, False),
+        (None, None, False),  # connection refused, reset or timed out
+        (429, "1", False),
+        (422, None, False),
+        (200, None, False),
+    ],
+)
+def test_only_a_500_like_answer_is_a_server_fault(
+    status: int | None, retry_after: str | None, fault: bool
+) -> None:
+    assert is_server_fault(status, retry_after) is fault
 
 
 @given(st.integers(1, 40), st.floats(0, 1))
