@@ -161,6 +161,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="GENESIS usage ingestion, analytics and alerts for the NGX team.",
         lifespan=lifespan,
+        # A path with a trailing slash is not another spelling of a resource: redirecting
+        # ``/alerts/`` (an empty or ``%2F`` id) to the alert list answered a list for an id.
+        redirect_slashes=False,
     )
     app.raw_bodies = DOCUMENTED_BODIES
     app.state.settings = settings

@@ -156,3 +156,23 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise(
         with imports.Reporter(source, quiet=True, err=quiet) as report:
             report.update(counts)
         assert quiet.getvalue() == ""
+
+
+async def test_calendar_edges_and_non_finite_numbers_are_rejected_lines_not_a_crash(
+    db_url: str, sessions: Sessions, tmp_path: Path
+) -> None:
+    good = history(3)
+    early, late = "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"
+    nan = json.dumps(event(timestamp=T0.isoformat()))[:-1] + ', "metadata": {"x": NaN}}'
+    lines: list[Any] = [good[0], event(timestamp=early), good[1], event(timestamp=late), nan]
+    path = write_lines(tmp_path / "edges.jsonl", [*lines, good[2]])
+    result = nexus("import", "events", str(path), db_url=db_url, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    rejected = [line.split(": ", 2)[:2] for line in result.stderr.splitlines()]
+    assert rejected == [
+        [f"{path}:2", "timestamp"],
+        [f"{path}:4", "timestamp"],
+        [f"{path}:5", "metadata.x"],
+    ]
+    assert await totals(sessions) == (3, 3, sum(e["tokens_used"] for e in good))

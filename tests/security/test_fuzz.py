@@ -46,6 +46,12 @@ SHIPPED_TIERS = ("essential", "pro", "elite", "prime", "longevity")
 EXAMPLES = {GenerationMode.POSITIVE: 40, GenerationMode.NEGATIVE: 20}
 KNOWN_ID_EXAMPLES = 25
 MIN_CASES = 1000
+# Path parameters that once answered 500 or missed their row (issue 15): slashes,
+# percent-escapes, dot segments, and ids of a stored customer whose id holds a slash.
+TRICKY_IDS = ("a/b", "fuzz/customer", "/", "%2F", "%25", "%", "a%2Fb", ".", "..", "ü/ß")
+TRICKY_EXAMPLES = 3
+EDGES = ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00")
+AUDIT_BOUNDS = ((EDGES[0], EDGES[1]), (EDGES[0], None), (None, EDGES[1]), (EDGES[1], EDGES[0]))
 CHECKS: list[CheckFunction] = [not_a_server_error, status_code_conformance,
                                content_type_conformance, response_schema_conformance]  # fmt: skip
 BASE_URL = f"http://{asgi.HOST}"
@@ -102,14 +108,18 @@ def _send(fuzz: Fuzz, case: Case[Any], mode: GenerationMode) -> requests.Respons
 
 
 def _fuzz(
-    fuzz: Fuzz, operation: Operation, mode: GenerationMode, examples: int,
+    fuzz: Fuzz,
+    operation: Operation,
+    mode: GenerationMode,
+    examples: int,
     path_parameters: dict[str, Any] | None = None,
-) -> None:  # fmt: skip
+    query: dict[str, Any] | None = None,
+) -> None:
     # The admin key is fixed, not generated: a mutated Authorization header would only test
     # authentication (the authorization matrix does that), and the key would be replaced anyway.
     headers = None if operation.path in WEBHOOKS else fuzz.auth
     strategy = operation.as_strategy(
-        generation_mode=mode, path_parameters=path_parameters, headers=headers
+        generation_mode=mode, path_parameters=path_parameters, headers=headers, query=query
     )
 
     @given(strategy)
@@ -121,7 +131,9 @@ def _fuzz(
         fuzz.seen[f"{case.method} {case.path} {mode.value} {response.status_code}"] += 1
         case.validate_response(response, checks=CHECKS, headers=fuzz.auth)
 
-    label = f"{operation.method.upper()} {operation.path} ({mode.value}, {path_parameters})"
+    label = (
+        f"{operation.method.upper()} {operation.path} ({mode.value}, {path_parameters}, {query})"
+    )
     try:
         run()
     except hypothesis.errors.Unsatisfiable:
@@ -138,7 +150,8 @@ def _seed(fuzz: Fuzz) -> dict[str, str]:
     subscription = {"user_id": user, "tier": "essential", "status": "active",
                     "email": "fuzz@example.com", "name": "Fuzz"}  # fmt: skip
     usage = {"events": [event(user_id=user, subscription_tier="essential", tokens_used=199_000)]}
-    for path, payload in (("subscriptions", subscription), ("events", usage)):
+    slashed = {"events": [event(user_id="fuzz/customer")]}  # reached through TRICKY_IDS
+    for path, payload in (("subscriptions", subscription), ("events", usage), ("events", slashed)):
         body, headers = signed(payload)
         resp = fuzz.client.post(f"{BASE_URL}/agent-usage/{path}", data=body, headers=headers)
         assert resp.status_code == 200, resp.text
@@ -166,6 +179,13 @@ def _run_all(fuzz: Fuzz, schema: Any, known: dict[str, str]) -> None:
         if names and names <= set(known):
             ids = {name: known[name] for name in names}
             _fuzz(fuzz, operation, GenerationMode.POSITIVE, KNOWN_ID_EXAMPLES, ids)
+        for value in TRICKY_IDS if names else ():
+            tricky = dict.fromkeys(names, value)
+            _fuzz(fuzz, operation, GenerationMode.POSITIVE, TRICKY_EXAMPLES, tricky)
+        if operation.path == "/agent-usage/audit":
+            for since, until in AUDIT_BOUNDS:
+                bounds = {k: v for k, v in (("since", since), ("until", until)) if v}
+                _fuzz(fuzz, operation, GenerationMode.POSITIVE, TRICKY_EXAMPLES, query=bounds)
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(

@@ -66,11 +66,24 @@ def parse_json(raw: bytes) -> Any:
     try:
         return strictjson.loads(raw)
     except strictjson.JsonRefused as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
+        raise _refused(exc) from None
     except RecursionError:
         raise InvalidInput("body is nested too deeply", field="body") from None
     except ValueError as exc:  # bad UTF-8, bad JSON, integers of more than 4,300 digits
         raise InvalidInput(f"body is not valid JSON: {exc}", field="body") from None
+
+
+_BATCH_ITEM = re.compile(r"events\[(\d+)\]\.?(.*)")
+
+
+def _refused(exc: strictjson.JsonRefused) -> InvalidInput:
+    """The 422 of a refused JSON value; in a batch, it names the item as validation does."""
+    item = _BATCH_ITEM.fullmatch(exc.field)
+    if item is None:
+        return InvalidInput(str(exc), field=exc.field)
+    index, inner = int(item[1]), item[2] or "event"
+    errors = [{"index": index, "field": inner, "message": str(exc)}]
+    return InvalidInput(f"[{index}] {inner}: {exc}; nothing was stored", errors=errors)
 
 
 def _items(payload: Any) -> tuple[list[Any], bool]:

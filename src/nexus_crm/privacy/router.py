@@ -27,7 +27,9 @@ EXPORT_DOC: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/privacy/{user_id:path}/export", response_class=StreamingResponse, responses=EXPORT_DOC)
+@router.get(
+    "/privacy/{user_id:path}/export", response_class=StreamingResponse, responses=EXPORT_DOC
+)
 async def export_customer(
     principal: AdminKey, sessions: Sessions, user_id: str = UserId
 ) -> StreamingResponse:

@@ -19,9 +19,14 @@ async def get_tiers(_: ReadKey, sessions: Sessions) -> list[TierOut]:
         return await service.list_tiers(session)
 
 
-@router.put("/tiers/{tier}", response_model=TierOut, responses={409: {"description": "rank taken"}})
+@router.put(
+    "/tiers/{tier:path}", response_model=TierOut, responses={409: {"description": "rank taken"}}
+)
 async def put_tier(
-    key: AdminKey, sessions: Sessions, data: TierIn, tier: str = Path(max_length=32)
+    key: AdminKey,
+    sessions: Sessions,
+    data: TierIn,
+    tier: str = Path(max_length=32, pattern=r"^[^/]+$", description="no '/': a path segment"),
 ) -> TierOut:
     """Set a tier's monthly limits, price and rank (admin scope; audited)."""
     async with transaction(sessions) as session:
