@@ -25,8 +25,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
+# Two workers (one per core), each with a PostgreSQL database and a SQLite file of its own;
+# tests are handed out one by one, idle workers taking from busy ones (the long replays).
+TEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=20
 
 # Benchmarks (bench/README.md): figures next to their baselines in bench/results/latest.md.
 bench: $(STAMP)

@@ -1,8 +1,9 @@
 """Fixtures: every database test runs on a SQLite file and on a real PostgreSQL.
 
-PostgreSQL comes from ``NEXUS_TEST_POSTGRES_URL`` (a fresh database made by ``.ci/run``) or,
-when unset, a database this session creates on ``NEXUS_TEST_POSTGRES_SERVER`` (default: the
-local server) and drops at the end. An unreachable PostgreSQL fails the run.
+PostgreSQL comes from ``NEXUS_TEST_POSTGRES_URL`` (a fresh database made by ``.ci/run``; under
+pytest-xdist, the first worker's) or a database the session (each other worker) creates on
+``NEXUS_TEST_POSTGRES_SERVER`` (default: the local server) and drops at the end. An
+unreachable PostgreSQL fails the run.
 """
 
 from __future__ import annotations
@@ -91,12 +92,13 @@ def fresh_pg_database(prefix: str = "nexus_test") -> tuple[str, Callable[[], Non
 
 @pytest.fixture(scope="session")
 def postgresql_url() -> Iterator[str]:
-    """A migrated PostgreSQL database for this test session."""
+    """A migrated PostgreSQL database for this test session (one per xdist worker)."""
     given = os.environ.get("NEXUS_TEST_POSTGRES_URL")
-    if given:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, … under ``pytest -n``
+    if given and worker in (None, "gw0"):
         url, drop = given, None
-    else:
-        url, drop = fresh_pg_database()
+    else:  # the other workers each empty and reset a database of their own
+        url, drop = fresh_pg_database(f"nexus_test_{worker}" if worker else "nexus_test")
     try:
         run_async(migrate(Settings(DATABASE_URL=url)))
     except OSError as exc:

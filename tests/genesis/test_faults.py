@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import signal
 import subprocess
@@ -95,6 +96,15 @@ def logged(tmp: Path) -> dict[str, int]:
     return {event_id: int(index) for index, event_id in (line.split() for line in lines)}
 
 
+async def tracked_through(tmp: Path, seconds: float, slices: int) -> list[int]:
+    """How many events the producer had logged at the end of each slice of ``seconds``."""
+    counts = []
+    for _ in range(slices):
+        await asyncio.sleep(seconds / slices)
+        counts.append(len(logged(tmp)))
+    return counts
+
+
 def wait_logged(tmp: Path, n: int, proc: Child, timeout: float = 30.0) -> None:
     """Wait until the producer has logged ``n`` returned calls."""
     deadline = time.monotonic() + timeout
@@ -156,13 +166,11 @@ async def test_a_30s_outage_loses_nothing(
     n = 5000
     with running_server(db_url) as server:
         with producer(server.base_url, tmp_path, "producer", count=n, rate=140) as prod:
-            began = time.monotonic()
             wait_logged(tmp_path, 300, prod)
-            rate_before = 300 / (time.monotonic() - began)
             server.stop()
             at_stop, stored_at_stop = len(logged(tmp_path)), await stored_count(sessions)
-            await asyncio.sleep(OUTAGE_S)
-            during_outage = len(logged(tmp_path)) - at_stop
+            tracked = await tracked_through(tmp_path, OUTAGE_S, slices=6)
+            during_outage = tracked[-1] - at_stop
             server.restart()
             code = prod.wait(timeout=90)
         assert code == 0, prod.output()[-3000:]
@@ -171,9 +179,10 @@ async def test_a_30s_outage_loses_nothing(
 
     print(f"stored at stop {stored_at_stop}, tracked during the outage {during_outage}")
     assert 0 < stored_at_stop < n  # the outage cut delivery mid-stream
-    # The caller does not notice the outage: tracking goes on at least half as fast as with
-    # the CRM up (a machine-independent form of "≥ 3,000 of 140/s × 30 s" on an idle box).
-    assert during_outage / OUTAGE_S >= 0.5 * min(rate_before, 140), (during_outage, rate_before)
+    # The caller does not notice the outage: tracking went on through every part of it (a
+    # call waiting on the CRM would stall it). How fast is a figure of bench/track_latency.py
+    # ("CRM down"), not a timed assertion that a busy machine could fail.
+    assert all(a < b for a, b in itertools.pairwise([at_stop, *tracked])), (at_stop, tracked)
     assert len(sent) == n
     assert_consistent(db, sent)
     assert db.rows.keys() == sent.keys()

@@ -6,13 +6,14 @@ every record the suite's code logs at the levels in force (tests that capture DE
 them); at the end of the session a record holding something shaped like an API key, a
 webhook secret, a JWT or one of the suite's own secrets fails the run, naming the logger.
 Server subprocesses log to their own files: tests/security/test_log_secrets.py covers them.
+Under pytest-xdist each worker searches its own records and the controller fails the run.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Final
+from typing import Any, Final
 
 import pytest
 
@@ -52,6 +53,8 @@ class SecretSearch(logging.Handler):
 
 
 HANDLER = pytest.StashKey[SecretSearch]()
+WORKER_LEAKS = pytest.StashKey[list[str]]()
+LEAKS_KEY = "credential_leaks"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,15 +65,27 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run when a log record held a credential."""
+    """Fail the run when a log record held a credential (an xdist worker tells its leaks)."""
     handler = session.config.stash.get(HANDLER, None)
     if handler is None:
         return
     logging.getLogger().removeHandler(handler)
-    if handler.leaks:
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:  # a pytest-xdist worker: the controller reports for all
+        worker_output[LEAKS_KEY] = handler.leaks
+        return
+    leaks = [*handler.leaks, *session.config.stash.get(WORKER_LEAKS, [])]
+    if leaks:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_sep("=", "credentials found in log records", red=True)
-            for leak in handler.leaks:
+            for leak in leaks:
                 reporter.write_line(leak)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """Collect what an xdist worker found (controller side; the hook is xdist's)."""
+    found = getattr(node, "workeroutput", {}).get(LEAKS_KEY, [])
+    node.config.stash[WORKER_LEAKS] = [*node.config.stash.get(WORKER_LEAKS, []), *found]
