@@ -244,3 +244,16 @@ async def test_api_bodies_refuse_non_finite_numbers_and_repeated_keys(
     resp = await client.put("/agent-usage/tiers/pro", content=body, headers=headers)
     assert_error(resp, 422, field)
     await unchanged()
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\x85", "\r\n", "\x0b"])
+@pytest.mark.parametrize("field", ["name", "email"])
+async def test_line_separators_in_text_that_reaches_a_header_get_422(
+    client: httpx.AsyncClient, unchanged: Unchanged, char: str, field: str
+) -> None:
+    sub = {"user_id": "mallory", "tier": "pro", "status": "active", "email": "m@x.com"}
+    sub[field] = {"name": f"Mallory{char}Bcc: victim@evil.com", "email": f"m{char}@x.com"}[field]
+    body, headers = signed(sub)
+    resp = await client.post("/agent-usage/subscriptions", content=body, headers=headers)
+    assert_error(resp, 422, field)
+    await unchanged()
