@@ -325,6 +325,8 @@ async def test_nul_in_path_or_query_gets_422_naming_it(
     await unchanged()
 
 
+# A fixed id: parameters are test names, and pytest-xdist's workers must collect the same.
+NO_SUCH_ID = "0b6f3e8e-2d2c-4c61-9a39-1f5e0d7c4a10"
 NUL_BODIES = [
     ("PUT", "/agent-usage/tiers/pro", {"display_name": "a\x00b", "rank": 2, "monthly_tokens": 1,
      "monthly_interactions": 1, "monthly_price": 1}, "display_name"),
@@ -332,8 +334,8 @@ NUL_BODIES = [
      "reason": "r"}, "user_id"),
     ("POST", "/agent-usage/upsell-sequences", {"user_id": "victim", "recommended_tier": "pro",
      "reason": "\x00"}, "reason"),
-    ("POST", f"/agent-usage/alerts/{uuid.uuid4()}/acknowledge", {"note": "\x00"}, "note"),
-    ("POST", f"/agent-usage/upsell-sequences/{uuid.uuid4()}/cancel", {"note": "\x00"}, "note"),
+    ("POST", f"/agent-usage/alerts/{NO_SUCH_ID}/acknowledge", {"note": "\x00"}, "note"),
+    ("POST", f"/agent-usage/upsell-sequences/{NO_SUCH_ID}/cancel", {"note": "\x00"}, "note"),
     ("POST", "/agent-usage/auth/token", {"email": "a\x00@ngx.mx", "password": "pw"}, "email"),
 ]  # fmt: skip
 
