@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import ipaddress
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from nexus_crm.cli.common import load_settings
-from nexus_crm.cli.serve import _context_factory
+from nexus_crm.cli.serve import SslCertfile, SslKeyfile, context_factory
 from nexus_crm.mcp.client import ApiConfig
 from nexus_crm.mcp.gate import allowed_hosts, gated_app, rest_check
 from nexus_crm.mcp.server import build_server
@@ -65,12 +64,8 @@ def mcp(
     ] = Transport.STDIO,
     host: Annotated[str, typer.Option(help="interface to bind (http only)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (http only)")] = 8002,
-    ssl_certfile: Annotated[
-        Path | None, typer.Option(help="PEM certificate chain: serve HTTPS (with --ssl-keyfile)")
-    ] = None,
-    ssl_keyfile: Annotated[
-        Path | None, typer.Option(help="PEM private key of --ssl-certfile (unencrypted)")
-    ] = None,
+    ssl_certfile: SslCertfile = None,
+    ssl_keyfile: SslKeyfile = None,
     allow_insecure_remote: Annotated[
         bool, typer.Option(help="plain HTTP on a non-loopback --host (behind a TLS proxy only)")
     ] = False,
@@ -88,7 +83,7 @@ def mcp(
     if transport is Transport.STDIO:
         _run_stdio(settings)
         return
-    tls = _context_factory(ssl_certfile, ssl_keyfile, "1.2")  # exits 2 on a bad pair
+    tls = context_factory(ssl_certfile, ssl_keyfile, "1.2")  # exits 2 on a bad pair
     if tls is None and not allow_insecure_remote and not is_loopback(host):
         raise _refuse(
             f"--host {host} is not a loopback address and API keys must not cross the "

@@ -74,7 +74,15 @@ def check_tls_files(certfile: Path | None, keyfile: Path | None, minimum: TlsVer
         ) from None
 
 
-def _context_factory(
+SslCertfile = Annotated[
+    Path | None, typer.Option(help="PEM certificate chain: serve HTTPS (with --ssl-keyfile)")
+]
+SslKeyfile = Annotated[
+    Path | None, typer.Option(help="PEM private key of --ssl-certfile (unencrypted)")
+]
+
+
+def context_factory(
     certfile: Path | None, keyfile: Path | None, minimum: TlsVersion
 ) -> ContextFactory | None:
     """uvicorn's TLS context factory (None: plain HTTP); exit 2 with the reason on bad files."""
@@ -91,12 +99,8 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port (the seed's 8001)")] = 8001,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
-    ssl_certfile: Annotated[
-        Path | None, typer.Option(help="PEM certificate chain: serve HTTPS (with --ssl-keyfile)")
-    ] = None,
-    ssl_keyfile: Annotated[
-        Path | None, typer.Option(help="PEM private key of --ssl-certfile (unencrypted)")
-    ] = None,
+    ssl_certfile: SslCertfile = None,
+    ssl_keyfile: SslKeyfile = None,
     tls_min_version: Annotated[
         TlsVersion, typer.Option(help="oldest TLS version accepted")
     ] = "1.2",
@@ -110,7 +114,7 @@ def serve(
 ) -> None:
     """Serve the API. Example: nexus-crm serve --ssl-certfile cert.pem --ssl-keyfile key.pem"""
     load_settings()  # fail fast, with a readable message, on bad configuration
-    factory = _context_factory(ssl_certfile, ssl_keyfile, tls_min_version)
+    factory = context_factory(ssl_certfile, ssl_keyfile, tls_min_version)
     uvicorn.run(
         "nexus_crm.app:create_served_app",
         factory=True,
