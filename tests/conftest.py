@@ -9,6 +9,7 @@ unreachable PostgreSQL fails the run.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -207,3 +208,35 @@ async def admin_headers(make_key: MakeKey) -> dict[str, str]:
 async def read_headers(make_key: MakeKey) -> dict[str, str]:
     """Authorization headers of a read-only key."""
     return {"Authorization": f"Bearer {await make_key('read')}"}
+
+
+# Tests that take minutes (the held-out replays, one per database). Under pytest-xdist's
+# worksteal scheduler each worker first gets a contiguous share of the collection: each of
+# these heads a share, so no worker starts one when the others are nearly done (measured:
+# both at the end made a 16-minute tail).
+LONGEST = ("tests/simulate/test_evaluate.py::test_measured_quality_on_a_held_out_seed",)
+
+
+def _shares(total: int, workers: int) -> list[int]:
+    """Where each worker's first share starts, as worksteal splits ``total`` tests."""
+    starts, left = [], total
+    for remaining in range(workers, 0, -1):
+        starts.append(total - left)
+        left -= left // remaining
+    return starts
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put each of the LONGEST tests at the head of a worker's first share."""
+    longest = [i for i in items if i.nodeid.split("[")[0] in LONGEST]
+    if not longest:
+        return
+    rest = [i for i in items if i not in longest]
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    ordered: list[pytest.Item] = []
+    starts = _shares(len(items), workers)
+    for share, (start, end) in enumerate(itertools.pairwise([*starts, len(items)])):
+        heads = longest[share::workers]
+        ordered += heads + rest[: end - start - len(heads)]
+        rest = rest[end - start - len(heads) :]
+    items[:] = ordered + rest
