@@ -18,21 +18,29 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from genesis_crm.outbox import Item
 from genesis_crm.policy import BLIND_PROBES, Action
 
-if TYPE_CHECKING:
-    from genesis_crm.delivery import Answer
+
+class Answer(Protocol):
+    """What the bisection reads of a server's answer (delivery.Answer has it)."""
+
+    @property
+    def status(self) -> int | None: ...
+
+    @property
+    def body(self) -> str: ...
+
 
 # Send a part; its answer, and the action applied to it (None: a server fault, not applied).
-Probe = Callable[[list[Item]], Awaitable[tuple["Answer", Action | None]]]
+Probe = Callable[[list[Item]], Awaitable[tuple[Answer, Action | None]]]
 # Keep a part for a later round, counting the server fault it got.
-Keep = Callable[[list[Item], "Answer"], Awaitable[None]]
+Keep = Callable[[list[Item], Answer], Awaitable[None]]
 # Dead-letter one item with a reason.
 Bury = Callable[[Item, str], Awaitable[None]]
-Part = tuple[list[Item], "Answer"]
+Part = tuple[list[Item], Answer]
 
 
 class Bisection:
