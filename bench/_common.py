@@ -31,8 +31,12 @@ CLI = str(BIN / "nexus-crm")
 PG_SERVER = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # Saturation runs measure the server, not issue 7's limits: every limit off ("" = off).
 LOAD_AT_START = [round(x, 2) for x in os.getloadavg()]
-NO_RATE_LIMITS = {"RATE_LIMIT_PER_KEY": "", "RATE_LIMIT_PER_USER": "", "RATE_LIMIT_PER_IP": "",
-                  "RATE_LIMIT_WEBHOOK": ""}  # fmt: skip
+NO_RATE_LIMITS = {
+    "RATE_LIMIT_PER_KEY": "",
+    "RATE_LIMIT_PER_USER": "",
+    "RATE_LIMIT_PER_IP": "",
+    "RATE_LIMIT_WEBHOOK": "",
+}
 
 
 def median(values: Sequence[float]) -> float:
@@ -46,25 +50,40 @@ def pct(values: Sequence[float], q: float) -> float:
     return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
 
 
-def figure(group: str, name: str, database: str | None, runs: Sequence[float], unit: str, *,
-           baseline: tuple[str, float, str] | None = None, ratio: float | None = None,
-           target: tuple[str, bool] | None = None, notes: str = "") -> dict[str, Any]:  # fmt: skip
+def figure(
+    group: str,
+    name: str,
+    database: str | None,
+    runs: Sequence[float],
+    unit: str,
+    *,
+    baseline: tuple[str, float, str] | None = None,
+    ratio: float | None = None,
+    target: tuple[str, bool] | None = None,
+    notes: str = "",
+) -> dict[str, Any]:
     """One figure of the shared schema; ``value`` is the median of ``runs``."""
     return {
-        "group": group, "name": name, "database": database,
-        "value": round(median(runs), 3), "unit": unit, "runs": [round(r, 3) for r in runs],
-        "baseline": None if baseline is None
+        "group": group,
+        "name": name,
+        "database": database,
+        "value": round(median(runs), 3),
+        "unit": unit,
+        "runs": [round(r, 3) for r in runs],
+        "baseline": None
+        if baseline is None
         else {"name": baseline[0], "value": round(baseline[1], 3), "unit": baseline[2]},
         "ratio": None if ratio is None else round(ratio, 3),
         "target": None if target is None else {"text": target[0], "met": bool(target[1])},
         "notes": notes,
-    }  # fmt: skip
+    }
 
 
 def _meminfo_gb() -> float | None:
     try:
-        line = next(x for x in Path("/proc/meminfo").read_text().splitlines()
-                    if x.startswith("MemTotal:"))  # fmt: skip
+        line = next(
+            x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal:")
+        )
     except (OSError, StopIteration):
         return None
     return round(int(line.split()[1]) / 1024 / 1024, 1)
@@ -101,16 +120,24 @@ def postgres_version() -> str | None:
 def machine() -> dict[str, Any]:
     """What the figures were measured on, and how busy the machine was when it started."""
     return {
-        "cores": os.cpu_count(), "ram_gb": _meminfo_gb(), "cpu": _cpu_model(),
-        "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-        "postgresql": postgres_version(), "platform": platform.platform(),
+        "cores": os.cpu_count(),
+        "ram_gb": _meminfo_gb(),
+        "cpu": _cpu_model(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "postgresql": postgres_version(),
+        "platform": platform.platform(),
         "load_average_at_start": LOAD_AT_START,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }  # fmt: skip
+    }
 
 
-def write_json(path: str | None, figures: list[dict[str, Any]], inputs: dict[str, Any],
-               extra: dict[str, Any] | None = None) -> None:  # fmt: skip
+def write_json(
+    path: str | None,
+    figures: list[dict[str, Any]],
+    inputs: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> None:
     """Write the script's result file (``--json PATH``); nothing when ``path`` is None."""
     if not path:
         return
@@ -167,8 +194,9 @@ def rss_mb(pid: int) -> float:
     while todo:
         p = todo.pop()
         status = Path(f"/proc/{p}/status").read_text()
-        total += next(int(line.split()[1]) for line in status.splitlines()
-                      if line.startswith("VmRSS:"))  # fmt: skip
+        total += next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
+        )
         for task in Path(f"/proc/{p}/task").iterdir():
             todo += [int(c) for c in (task / "children").read_text().split()]
     return total / 1024

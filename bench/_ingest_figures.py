@@ -39,15 +39,29 @@ def batch_figures(runs: list[Run], db: str, size: dict[str, Any]) -> list[dict[s
     unchanged = all(r["replay"]["stored"] == r["batch"]["stored"] for r in runs)
     dup_all = all(r["replay"]["duplicates"] == r["events"] for r in runs)
     return [
-        figure("ingest", "batch ingest over HTTP, durable", db, rates, "events/s",
-               baseline=(f"raw {how} into a bare table", raw, "rows/s"), ratio=value / raw,
-               target=target, notes=notes),
-        figure("ingest", "duplicate replay of the same batches", db, replay, "events/s",
-               baseline=("first ingest of the same batches", value, "events/s"),
-               ratio=median(replay) / value,
-               notes=f"every event answered as a duplicate: {dup_all}; event count unchanged: "
-                     f"{unchanged}; new signatures, same bodies; {ENV_NOTE}"),
-    ]  # fmt: skip
+        figure(
+            "ingest",
+            "batch ingest over HTTP, durable",
+            db,
+            rates,
+            "events/s",
+            baseline=(f"raw {how} into a bare table", raw, "rows/s"),
+            ratio=value / raw,
+            target=target,
+            notes=notes,
+        ),
+        figure(
+            "ingest",
+            "duplicate replay of the same batches",
+            db,
+            replay,
+            "events/s",
+            baseline=("first ingest of the same batches", value, "events/s"),
+            ratio=median(replay) / value,
+            notes=f"every event answered as a duplicate: {dup_all}; event count unchanged: "
+            f"{unchanged}; new signatures, same bodies; {ENV_NOTE}",
+        ),
+    ]
 
 
 def _single(r: Run, key: str) -> dict[str, Any]:
@@ -55,8 +69,9 @@ def _single(r: Run, key: str) -> dict[str, Any]:
     return single
 
 
-def single_figures(runs: list[Run], bare: list[Run], db: str | None,
-                   rate: float) -> list[dict[str, Any]]:  # fmt: skip
+def single_figures(
+    runs: list[Run], bare: list[Run], db: str | None, rate: float
+) -> list[dict[str, Any]]:
     """Saturation req/s and p50/p99 at ``rate`` req/s, each next to the bare endpoint's."""
     sat = [_single(r, "saturation")["ok_per_s"] for r in runs]
     p50 = [_single(r, "fixed_rate")["p50_ms"] for r in runs]
@@ -66,8 +81,12 @@ def single_figures(runs: list[Run], bare: list[Run], db: str | None,
     b99 = median([_single(r, "fixed_rate")["p99_ms"] for r in bare])
     gen = median([_single(r, "saturation")["generator_cpu_share"] for r in runs])
     cpu = median([_single(r, "saturation")["server_cpu_share"] for r in runs])
-    errors = [e for r in runs for e in (_single(r, "saturation")["errors"],
-              _single(r, "fixed_rate")["errors"]) if e]  # fmt: skip
+    errors = [
+        e
+        for r in runs
+        for e in (_single(r, "saturation")["errors"], _single(r, "fixed_rate")["errors"])
+        if e
+    ]
     lag = median([_single(r, "fixed_rate")["send_lag_p99_ms"] for r in runs])
     conns = runs[0]["single"]["saturation"].get("connections", "")
     name = "single signed events" if db else "bare FastAPI endpoint (parse only)"
@@ -83,33 +102,58 @@ def single_figures(runs: list[Run], bare: list[Run], db: str | None,
     )
     if db is None:
         ceiling = median(sat) / max(gen, 0.01)
-        verdict = ("far above this figure: the bare endpoint, not the generator, is measured"
-                   if ceiling >= 2 * median(sat) else "close to this figure: the generator may "
-                   "be the limit")  # fmt: skip
-        sat_notes += (f"; the generator's own ceiling (req/s ÷ its CPU share): about "
-                      f"{ceiling:,.0f} req/s on one core, {verdict}")  # fmt: skip
+        verdict = (
+            "far above this figure: the bare endpoint, not the generator, is measured"
+            if ceiling >= 2 * median(sat)
+            else "close to this figure: the generator may be the limit"
+        )
+        sat_notes += (
+            f"; the generator's own ceiling (req/s ÷ its CPU share): about "
+            f"{ceiling:,.0f} req/s on one core, {verdict}"
+        )
         return [
             _service_figure(runs, None, None, name),
             figure("single", f"{name}: saturation", None, sat, "req/s", notes=sat_notes),
-            figure("single", f"{name}: p50 at {rate:,.0f} req/s", None, p50, "ms",
-                   notes=lat_notes),
-            figure("single", f"{name}: p99 at {rate:,.0f} req/s", None, p99, "ms",
-                   notes=lat_notes),
-        ]  # fmt: skip
+            figure("single", f"{name}: p50 at {rate:,.0f} req/s", None, p50, "ms", notes=lat_notes),
+            figure("single", f"{name}: p99 at {rate:,.0f} req/s", None, p99, "ms", notes=lat_notes),
+        ]
     v_sat, v50, v99 = median(sat), median(p50), median(p99)
     return [
         _service_figure(runs, bare, db, name),
-        figure("single", f"{name}: saturation", db, sat, "req/s",
-               baseline=(base, b_sat, "req/s"), ratio=v_sat / b_sat,
-               target=("≥ 4,000 req/s and ≥ 0.6 of bare",
-                       v_sat >= 4_000 and v_sat >= 0.6 * b_sat), notes=sat_notes),
-        figure("single", f"{name}: p50 at {rate:,.0f} req/s", db, p50, "ms",
-               baseline=(base, b50, "ms"), ratio=b50 / v50, notes=lat_notes),
-        figure("single", f"{name}: p99 at {rate:,.0f} req/s", db, p99, "ms",
-               baseline=(base, b99, "ms"), ratio=b99 / v99,
-               target=("p99 ≤ 10 ms at 1,000 req/s", v99 <= 10), notes=lat_notes),
+        figure(
+            "single",
+            f"{name}: saturation",
+            db,
+            sat,
+            "req/s",
+            baseline=(base, b_sat, "req/s"),
+            ratio=v_sat / b_sat,
+            target=("≥ 4,000 req/s and ≥ 0.6 of bare", v_sat >= 4_000 and v_sat >= 0.6 * b_sat),
+            notes=sat_notes,
+        ),
+        figure(
+            "single",
+            f"{name}: p50 at {rate:,.0f} req/s",
+            db,
+            p50,
+            "ms",
+            baseline=(base, b50, "ms"),
+            ratio=b50 / v50,
+            notes=lat_notes,
+        ),
+        figure(
+            "single",
+            f"{name}: p99 at {rate:,.0f} req/s",
+            db,
+            p99,
+            "ms",
+            baseline=(base, b99, "ms"),
+            ratio=b99 / v99,
+            target=("p99 ≤ 10 ms at 1,000 req/s", v99 <= 10),
+            notes=lat_notes,
+        ),
         _overload_figure(runs, db, name),
-    ]  # fmt: skip
+    ]
 
 
 def _overload_figure(runs: list[Run], db: str, name: str) -> dict[str, Any]:
@@ -137,14 +181,21 @@ def _overload_figure(runs: list[Run], db: str, name: str) -> dict[str, Any]:
         f"their 2xx answers: {intact}; generator dispatch lag p99 "
         f"{median([o['send_lag_p99_ms'] for o in over]):.2f} ms"
     )
-    fig = figure("single", f"{name}: refusals at 2x saturation, p99", db, refused_p99 or [0.0],
-                 "ms", target=("no crash, excess answered 429/503 in < 5 ms", met),
-                 notes=notes)  # fmt: skip
+    fig = figure(
+        "single",
+        f"{name}: refusals at 2x saturation, p99",
+        db,
+        refused_p99 or [0.0],
+        "ms",
+        target=("no crash, excess answered 429/503 in < 5 ms", met),
+        notes=notes,
+    )
     return fig if refused_p99 else {**fig, "value": None, "runs": []}
 
 
-def _service_figure(runs: list[Run], bare: list[Run] | None, db: str | None,
-                    name: str) -> dict[str, Any]:  # fmt: skip
+def _service_figure(
+    runs: list[Run], bare: list[Run] | None, db: str | None, name: str
+) -> dict[str, Any]:
     """Server CPU ms per request with one connection: the cost of one event, no queueing."""
     cost = [_single(r, "serial")["server_cpu_ms_per_request"] for r in runs]
     p50 = median([_single(r, "serial")["p50_ms"] for r in runs])
@@ -156,9 +207,16 @@ def _service_figure(runs: list[Run], bare: list[Run] | None, db: str | None,
     if bare is None:
         return figure("single", f"{name}: server CPU per request", db, cost, "ms", notes=notes)
     b = median([_single(r, "serial")["server_cpu_ms_per_request"] for r in bare])
-    return figure("single", f"{name}: server CPU per request", db, cost, "ms",
-                  baseline=("bare FastAPI endpoint", b, "ms"), ratio=b / median(cost),
-                  notes=notes)  # fmt: skip
+    return figure(
+        "single",
+        f"{name}: server CPU per request",
+        db,
+        cost,
+        "ms",
+        baseline=("bare FastAPI endpoint", b, "ms"),
+        ratio=b / median(cost),
+        notes=notes,
+    )
 
 
 def figures(results: list[Run], size: dict[str, Any], rate: float) -> list[dict[str, Any]]:

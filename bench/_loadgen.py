@@ -40,9 +40,17 @@ def build_request(port: int, body: bytes, secret: str = DEV_WEBHOOK_SECRET) -> b
 
 def single_event(i: int) -> bytes:
     """One usage event with a new event id (the body GENESIS sends for one interaction)."""
-    return json.dumps({"event_id": str(uuid.uuid4()), "user_id": f"bench_{i % 1000}",
-                       "agent_id": "NEXUS", "session_id": f"s{i % 97}", "tokens_used": 150,
-                       "response_time_ms": 1200, "subscription_tier": "pro"}).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "event_id": str(uuid.uuid4()),
+            "user_id": f"bench_{i % 1000}",
+            "agent_id": "NEXUS",
+            "session_id": f"s{i % 97}",
+            "tokens_used": 150,
+            "response_time_ms": 1200,
+            "subscription_tier": "pro",
+        }
+    ).encode()
 
 
 def single_requests(port: int, n: int, start: int = 0) -> list[bytes]:
@@ -121,18 +129,27 @@ class Outcome:
         """Rates, latency quantiles (ms) and the generator's own CPU share."""
         lat = sorted(self.latencies)
         lag = sorted(self.send_lag)
-        return {"sent": self.sent, "ok": self.ok, "errors": self.errors,
-                "seconds": round(self.seconds, 3), "ok_per_s": self.ok / self.seconds,
-                **_quantiles(lat), "max_ms": lat[-1] * 1e3 if lat else None,
-                **_quantiles(sorted(self.refused), "refused_"),
-                "send_lag_p99_ms": lag[int(0.99 * len(lag))] * 1e3 if lag else None,
-                "generator_cpu_share": round(self.generator_cpu / self.seconds, 2)}  # fmt: skip
+        return {
+            "sent": self.sent,
+            "ok": self.ok,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            "ok_per_s": self.ok / self.seconds,
+            **_quantiles(lat),
+            "max_ms": lat[-1] * 1e3 if lat else None,
+            **_quantiles(sorted(self.refused), "refused_"),
+            "send_lag_p99_ms": lag[int(0.99 * len(lag))] * 1e3 if lag else None,
+            "generator_cpu_share": round(self.generator_cpu / self.seconds, 2),
+        }
 
 
 def _quantiles(lat: Sequence[float], prefix: str = "") -> dict[str, float]:
     """p50 and p99 of sorted latencies (s) in ms: ``{prefix}p50_ms``, ``{prefix}p99_ms``."""
-    return {f"{prefix}p{int(p * 100)}_ms": lat[min(len(lat) - 1, int(p * len(lat)))] * 1e3
-            for p in (0.5, 0.99) if lat}  # fmt: skip
+    return {
+        f"{prefix}p{int(p * 100)}_ms": lat[min(len(lat) - 1, int(p * len(lat)))] * 1e3
+        for p in (0.5, 0.99)
+        if lat
+    }
 
 
 @contextlib.contextmanager
@@ -167,8 +184,13 @@ async def _one(conn: Conn, raw: bytes, due: float, out: Outcome, keep: bool) -> 
         out.bodies.append(body)
 
 
-async def saturate(port: int, requests: Sequence[bytes], connections: int, seconds: float,
-                   keep_bodies: bool = False) -> Outcome:  # fmt: skip
+async def saturate(
+    port: int,
+    requests: Sequence[bytes],
+    connections: int,
+    seconds: float,
+    keep_bodies: bool = False,
+) -> Outcome:
     """Closed loop: ``connections`` senders until ``seconds`` pass or the requests run out."""
     out, pool = Outcome(), iter(requests)
     conns = await asyncio.gather(*(connect(port) for _ in range(connections)))
@@ -190,8 +212,9 @@ async def saturate(port: int, requests: Sequence[bytes], connections: int, secon
     return out
 
 
-async def fixed_rate(port: int, requests: Sequence[bytes], rate: float, connections: int = 64,
-                     drain_s: float = 10.0) -> Outcome:  # fmt: skip
+async def fixed_rate(
+    port: int, requests: Sequence[bytes], rate: float, connections: int = 64, drain_s: float = 10.0
+) -> Outcome:
     """Open loop: request i is due at t0 + i / rate; latency counts from its due time.
 
     Requests still unanswered ``drain_s`` after the last one was due count as errors, with
@@ -226,9 +249,14 @@ async def fixed_rate(port: int, requests: Sequence[bytes], rate: float, connecti
     return out
 
 
-async def _dispatch(requests: Sequence[bytes], rate: float,
-                    queue: asyncio.Queue[tuple[int, float, bytes]], waiting: dict[int, float],
-                    out: Outcome, drain_s: float) -> None:  # fmt: skip
+async def _dispatch(
+    requests: Sequence[bytes],
+    rate: float,
+    queue: asyncio.Queue[tuple[int, float, bytes]],
+    waiting: dict[int, float],
+    out: Outcome,
+    drain_s: float,
+) -> None:
     """Queue request i at its due time; wait up to ``drain_s`` for the answers."""
     began, cpu = time.perf_counter(), _cpu()
     for i, raw in enumerate(requests):

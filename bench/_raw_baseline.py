@@ -18,9 +18,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ("id", "event_id", "user_id", "agent_id", "session_id", "tokens_used",
-           "response_time_ms", "subscription_tier", "occurred_at", "day", "received_at",
-           "metadata")  # fmt: skip
+COLUMNS = (
+    "id",
+    "event_id",
+    "user_id",
+    "agent_id",
+    "session_id",
+    "tokens_used",
+    "response_time_ms",
+    "subscription_tier",
+    "occurred_at",
+    "day",
+    "received_at",
+    "metadata",
+)
 RAW_TABLE = """CREATE TABLE raw_events (id {uuid} PRIMARY KEY, event_id VARCHAR(128) NOT NULL,
  user_id VARCHAR(128) NOT NULL, agent_id VARCHAR(64) NOT NULL, session_id VARCHAR(128) NOT NULL,
  tokens_used BIGINT NOT NULL, response_time_ms INTEGER NOT NULL,
@@ -35,9 +46,22 @@ def raw_rows(lines: Sequence[bytes]) -> list[tuple[Any, ...]]:
     for line in lines:
         e = json.loads(line)
         at = datetime.fromisoformat(e["timestamp"])
-        rows.append((uuid.uuid4(), e["event_id"], e["user_id"], e["agent_id"], e["session_id"],
-                     e["tokens_used"], e["response_time_ms"], e["subscription_tier"], at,
-                     at.date(), now, json.dumps(e.get("metadata", {}))))  # fmt: skip
+        rows.append(
+            (
+                uuid.uuid4(),
+                e["event_id"],
+                e["user_id"],
+                e["agent_id"],
+                e["session_id"],
+                e["tokens_used"],
+                e["response_time_ms"],
+                e["subscription_tier"],
+                at,
+                at.date(),
+                now,
+                json.dumps(e.get("metadata", {})),
+            )
+        )
     return rows
 
 
@@ -75,8 +99,10 @@ def raw_baseline(db: str, url: str, tmp: Path, lines: Sequence[bytes], size: int
     """Rows/s of the bare-table write of the same rows, in the same batches."""
     rows = raw_rows(lines)
     if db == "sqlite":  # SQLite has no COPY; stored as the app stores them (text, hex uuid)
-        rows = [(r[0].hex, *r[1:8], r[8].isoformat(), r[9].isoformat(), r[10].isoformat(), r[11])
-                for r in rows]  # fmt: skip
+        rows = [
+            (r[0].hex, *r[1:8], r[8].isoformat(), r[9].isoformat(), r[10].isoformat(), r[11])
+            for r in rows
+        ]
     batches = [rows[i : i + size] for i in range(0, len(rows), size)]
     if db == "postgresql":
         seconds = asyncio.run(_copy_postgres(url, batches))

@@ -59,9 +59,12 @@ async def main(args: argparse.Namespace) -> None:
         async with sessions() as s:
             t0 = time.perf_counter()
             ev = await evaluate_churn(
-                s, as_of=first + timedelta(days=idx), horizon=args.horizon, tz=UTC_TZ,
+                s,
+                as_of=first + timedelta(days=idx),
+                horizon=args.horizon,
+                tz=UTC_TZ,
                 threshold=args.threshold,
-            )  # fmt: skip
+            )
             dt = time.perf_counter() - t0
         print(describe(idx, ev, dt))
     if args.replay:

@@ -74,9 +74,13 @@ async def replay(
             for u in due:
                 await record_subscription(s, payload=u.payload(), settings=settings, received_at=t)
             for i in range(0, len(batch), 5000):
-                await ingest_payload(s, payload={"events": batch[i : i + 5000]},
-                                     webhook_id=f"eval-{n}-{i}", settings=settings,
-                                     received_at=t)  # fmt: skip
+                await ingest_payload(
+                    s,
+                    payload={"events": batch[i : i + 5000]},
+                    webhook_id=f"eval-{n}-{i}",
+                    settings=settings,
+                    received_at=t,
+                )
             changes = await apply_findings(
                 s, findings=await degradation_rule(s, RuleContext(now=t, policy=policy)), now=t
             )
@@ -118,12 +122,16 @@ def score_upgrades(pop: Population, seen: Observed) -> dict[str, Any]:
     positives = sum(1 for c in pop.customers if c.persona == "upgrade_worthy")
     flagged = len(tp) + len(fp) + sum(1 for u, *_ in fn if seen.flags.get(u))
     return {
-        "positives": positives, "flagged_customers": flagged, "true_positives": len(tp),
-        "false_positives": fp, "missed": fn, "flagged_before_worthy": early,
+        "positives": positives,
+        "flagged_customers": flagged,
+        "true_positives": len(tp),
+        "false_positives": fp,
+        "missed": fn,
+        "flagged_before_worthy": early,
         "precision": round(len(tp) / flagged, 3) if flagged else None,
         "recall": round(len(tp) / positives, 3) if positives else None,
         "days_from_worthy_to_first_flag": sorted(d for _, d in tp),
-    }  # fmt: skip
+    }
 
 
 def score_degradation(pop: Population, seen: Observed, end: datetime) -> dict[str, Any]:
@@ -134,14 +142,20 @@ def score_degradation(pop: Population, seen: Observed, end: datetime) -> dict[st
         first_hit = min(hits, key=lambda r: r[1]) if hits else None
         matched.update(hits)
         res = [r for a, r in seen.resolved if a == d.agent_id and d.end and r >= d.end]
-        windows.append({
-            "agent": d.agent_id, "start": d.start.isoformat(),
-            "end": d.end.isoformat() if d.end else None,
-            "delay_minutes": (first_hit[1] - d.start).total_seconds() / 60 if first_hit else None,
-            "alerts_in_window": len(hits),
-            "resolved_minutes_after_end":
-                (min(res) - d.end).total_seconds() / 60 if res and d.end else None,
-        })  # fmt: skip
+        windows.append(
+            {
+                "agent": d.agent_id,
+                "start": d.start.isoformat(),
+                "end": d.end.isoformat() if d.end else None,
+                "delay_minutes": (first_hit[1] - d.start).total_seconds() / 60
+                if first_hit
+                else None,
+                "alerts_in_window": len(hits),
+                "resolved_minutes_after_end": (min(res) - d.end).total_seconds() / 60
+                if res and d.end
+                else None,
+            }
+        )
     false = [(a, t.isoformat(), s, w) for a, t, s, w in seen.raised if (a, t, s, w) not in matched]
     return {"windows": windows, "false_alerts": false}
 
@@ -168,11 +182,15 @@ async def main() -> None:
         url = a.db or f"sqlite+aiosqlite:///{Path(tmp) / 'eval.db'}"
         seen = await replay(pop, end, url, timedelta(minutes=a.step), a.upgrade_hour, a.threshold)
     out = {
-        "seed": a.seed, "threshold_pct": a.threshold, "customers": a.customers,
-        "days": a.days, "step_minutes": a.step,
+        "seed": a.seed,
+        "threshold_pct": a.threshold,
+        "customers": a.customers,
+        "days": a.days,
+        "step_minutes": a.step,
         "seconds": round(time.monotonic() - started, 1),
-        "upgrades": score_upgrades(pop, seen), "degradation": score_degradation(pop, seen, end),
-    }  # fmt: skip
+        "upgrades": score_upgrades(pop, seen),
+        "degradation": score_degradation(pop, seen, end),
+    }
     print(json.dumps(out, indent=1, default=str))
 
 

@@ -43,8 +43,17 @@ from import_events import CLI, migrate, totals
 
 DB_DIR = RESULTS / "db"
 TARGET_SECONDS_10M = 120.0
-COPY_COLUMNS = ("event_id", "user_id", "agent_id", "session_id", "tokens_used",
-                "response_time_ms", "subscription_tier", "occurred_at", "metadata")  # fmt: skip
+COPY_COLUMNS = (
+    "event_id",
+    "user_id",
+    "agent_id",
+    "session_id",
+    "tokens_used",
+    "response_time_ms",
+    "subscription_tier",
+    "occurred_at",
+    "metadata",
+)
 BARE_TABLE = """CREATE TABLE bare_events (event_id text, user_id text, agent_id text,
     session_id text, tokens_used integer, response_time_ms integer, subscription_tier text,
     occurred_at timestamptz, metadata {json})"""
@@ -93,8 +102,13 @@ def run_import(path: Path, url: str, time_limit: float | None, log: Path) -> dic
     env = {**os.environ, "DATABASE_URL": url}
     started = time.perf_counter()
     with log.open("w") as err:
-        proc = subprocess.Popen([CLI, "import", "events", str(path), "--json"], env=env,
-                                stdout=subprocess.PIPE, stderr=err, text=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [CLI, "import", "events", str(path), "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
         try:
             out, _ = proc.communicate(timeout=time_limit)
         except subprocess.TimeoutExpired:
@@ -186,9 +200,17 @@ def parsed_rows(path: Path) -> Any:
         for line in f:
             e = orjson.loads(line)
             at = datetime.fromisoformat(e["timestamp"])
-            yield (e["event_id"], e["user_id"], e["agent_id"], e["session_id"], e["tokens_used"],
-                   e["response_time_ms"], e["subscription_tier"], at,
-                   orjson.dumps(e["metadata"]).decode())  # fmt: skip
+            yield (
+                e["event_id"],
+                e["user_id"],
+                e["agent_id"],
+                e["session_id"],
+                e["tokens_used"],
+                e["response_time_ms"],
+                e["subscription_tier"],
+                at,
+                orjson.dumps(e["metadata"]).decode(),
+            )
 
 
 def copy_baseline(kind: str, path: Path) -> float:
@@ -208,8 +230,9 @@ async def _pg_copy(url: str, path: Path) -> float:
     try:
         await conn.execute(BARE_TABLE.format(json="jsonb"))
         started = time.perf_counter()
-        await conn.copy_records_to_table("bare_events", records=parsed_rows(path),
-                                         columns=COPY_COLUMNS)  # fmt: skip
+        await conn.copy_records_to_table(
+            "bare_events", records=parsed_rows(path), columns=COPY_COLUMNS
+        )
         return time.perf_counter() - started
     finally:
         await conn.close()
@@ -220,14 +243,21 @@ def _sqlite_bare(file: str, path: Path) -> float:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(BARE_TABLE.format(json="text"))
         started = time.perf_counter()
-        conn.executemany("INSERT INTO bare_events VALUES (?,?,?,?,?,?,?,?,?)",
-                         ((*r[:7], r[7].isoformat(), r[8]) for r in parsed_rows(path)))  # fmt: skip
+        conn.executemany(
+            "INSERT INTO bare_events VALUES (?,?,?,?,?,?,?,?,?)",
+            ((*r[:7], r[7].isoformat(), r[8]) for r in parsed_rows(path)),
+        )
         conn.commit()
         return time.perf_counter() - started
 
 
-def build(kind: str, path: Path, name: str, window: Window, time_limit: float | None,
-          ) -> dict[str, Any]:  # fmt: skip
+def build(
+    kind: str,
+    path: Path,
+    name: str,
+    window: Window,
+    time_limit: float | None,
+) -> dict[str, Any]:
     """Import ``path`` into a new database ``name``; check it; mark it complete."""
     url = recreate(kind, name)
     migrate(url)
@@ -241,14 +271,21 @@ def build(kind: str, path: Path, name: str, window: Window, time_limit: float | 
     after = totals(url)
     result["totals"] = after
     result["vacuum_analyze_seconds"] = vacuum_analyze(url)
-    result["complete"] = (result.get("exit") == 0 and after["events"] == events
-                          and after["interactions"] == events)  # fmt: skip
+    result["complete"] = (
+        result.get("exit") == 0 and after["events"] == events and after["interactions"] == events
+    )
     if result["complete"]:
-        write_marker(url, {"events": events, "seed": window.seed,
-                           "end": window.end.isoformat(), "import_seconds":
-                           round(result["wall_seconds"], 1), "vacuum_analyze_seconds":
-                           result["vacuum_analyze_seconds"],
-                           "built": datetime.now(UTC).isoformat(timespec="seconds")})  # fmt: skip
+        write_marker(
+            url,
+            {
+                "events": events,
+                "seed": window.seed,
+                "end": window.end.isoformat(),
+                "import_seconds": round(result["wall_seconds"], 1),
+                "vacuum_analyze_seconds": result["vacuum_analyze_seconds"],
+                "built": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        )
     return result
 
 
@@ -259,8 +296,11 @@ def history(events: int, tmp: Path, end: datetime) -> tuple[Path, Window, float]
     started = time.perf_counter()
     generate(path, window)
     seconds = time.perf_counter() - started
-    print(f"generated {events:,} events ({path.stat().st_size / 1e6:,.0f} MB) in {seconds:.0f} s",
-          file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"generated {events:,} events ({path.stat().st_size / 1e6:,.0f} MB) in {seconds:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
     return path, window, seconds
 
 
@@ -275,8 +315,13 @@ def measure(kind: str, path: Path, window: Window, args: argparse.Namespace) -> 
     print(f"{kind}: bare-table baseline took {baseline:.1f} s", file=sys.stderr, flush=True)
     if not args.keep:
         drop(kind, name)
-    return {"database": kind, "events": events, "name": name, "import": built,
-            "baseline_seconds": baseline}  # fmt: skip
+    return {
+        "database": kind,
+        "events": events,
+        "name": name,
+        "import": built,
+        "baseline_seconds": baseline,
+    }
 
 
 def rate_of(m: dict[str, Any]) -> float:
@@ -285,8 +330,11 @@ def rate_of(m: dict[str, Any]) -> float:
     return (imp["committed"] if imp["timed_out"] else m["events"]) / imp["wall_seconds"]
 
 
-def import_figures(m: dict[str, Any], generated: float, first: dict[str, Any],
-                   ) -> list[dict[str, Any]]:  # fmt: skip
+def import_figures(
+    m: dict[str, Any],
+    generated: float,
+    first: dict[str, Any],
+) -> list[dict[str, Any]]:
     """Events/s and wall time of one import, each next to its bare-table baseline."""
     events, imp, base = m["events"], m["import"], m["baseline_seconds"]
     done = imp["committed"] if imp["timed_out"] else events
@@ -297,9 +345,11 @@ def import_figures(m: dict[str, Any], generated: float, first: dict[str, Any],
     if events >= 10_000_000:
         target = ("10M-event import ≤ 2 minutes", projected <= TARGET_SECONDS_10M)
     stopped = f"STOPPED at the time limit after {done:,} events; " if imp["timed_out"] else ""
-    notes = (f"{stopped}history generated in {generated:.0f} s (not counted); the baseline "
-             "parses the same file (orjson) and loads the same rows, no index; 1 run; wall "
-             "time of the CLI process (startup included)")  # fmt: skip
+    notes = (
+        f"{stopped}history generated in {generated:.0f} s (not counted); the baseline "
+        "parses the same file (orjson) and loads the same rows, no index; 1 run; wall "
+        "time of the CLI process (startup included)"
+    )
     if "seconds" in imp:
         notes += f" ({imp['seconds']:.1f} s as the CLI reports it)"
     if first["events"] != events:
@@ -307,14 +357,34 @@ def import_figures(m: dict[str, Any], generated: float, first: dict[str, Any],
         notes += f"; {first['events']:,}→{events:,} events: rate x{growth:.2f}"
     name = f"import {events:,} events"
     runs_rate = [rate]
-    figs = [figure("import", name, m["database"], runs_rate, "events/s",
-                   baseline=(how, base_rate, "rows/s"), ratio=rate / base_rate,
-                   target=target, notes=notes + "; ratio = import / baseline rate")]  # fmt: skip
+    figs = [
+        figure(
+            "import",
+            name,
+            m["database"],
+            runs_rate,
+            "events/s",
+            baseline=(how, base_rate, "rows/s"),
+            ratio=rate / base_rate,
+            target=target,
+            notes=notes + "; ratio = import / baseline rate",
+        )
+    ]
     wall_name = f"{name}: wall time" + (" (projected from the rate)" if imp["timed_out"] else "")
     seconds = projected if imp["timed_out"] else wall
-    figs.append(figure("import", wall_name, m["database"], [seconds],
-                       "s", baseline=(how, base, "s"), ratio=base / projected, target=target,
-                       notes="ratio = baseline / import time"))  # fmt: skip
+    figs.append(
+        figure(
+            "import",
+            wall_name,
+            m["database"],
+            [seconds],
+            "s",
+            baseline=(how, base, "s"),
+            ratio=base / projected,
+            target=target,
+            notes="ratio = baseline / import time",
+        )
+    )
     return figs
 
 
@@ -364,7 +434,7 @@ def parse_args() -> argparse.Namespace:
         help="stop an import after this many seconds and project from its rate",
     )
     ap.add_argument("--quick", action="store_true", help="2,000 events: a smoke check")
-    ap.add_argument("--json", default=None, help="write the figures here")  # fmt: skip
+    ap.add_argument("--json", default=None, help="write the figures here")
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.keep = "2000", False
@@ -387,8 +457,13 @@ def main() -> None:
     args = parse_args()
     end = datetime.now(UTC)
     runs: list[dict[str, Any]] = []
-    inputs = {"sizes": args.sizes, "databases": args.databases, "keep": args.keep,
-              "time_limit": args.time_limit, "history_end": end.isoformat()}  # fmt: skip
+    inputs = {
+        "sizes": args.sizes,
+        "databases": args.databases,
+        "keep": args.keep,
+        "time_limit": args.time_limit,
+        "history_end": end.isoformat(),
+    }
     with tempfile.TemporaryDirectory(prefix="nexus-import10m-") as tmp:
         for events in args.sizes:
             path, window, generated = history(events, Path(tmp), end)
@@ -397,8 +472,9 @@ def main() -> None:
                 print(json.dumps(all_figures(runs)[-2:], default=str), flush=True)
                 write_json(args.json, all_figures(runs), inputs, extra={"imports": runs})
             path.unlink()
-    failed = [r["name"] for r in runs if not r["import"]["timed_out"]
-              and not r["import"].get("complete")]  # fmt: skip
+    failed = [
+        r["name"] for r in runs if not r["import"]["timed_out"] and not r["import"].get("complete")
+    ]
     if failed:
         raise SystemExit(f"incomplete import: {', '.join(failed)}")
 

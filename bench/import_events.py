@@ -44,11 +44,24 @@ from nexus_crm.settings import Settings
 RESULTS = Path(__file__).parent / "results" / "import_events.json"
 CLI = Path(sys.executable).parent / "nexus-crm"
 FIRST_DAY, DAYS = date(2026, 7, 2), 90
-AGENTS = {"NEXUS": 30, "BLAZE": 20, "SAGE": 18, "WAVE": 10, "SPARK": 8, "NOVA": 6, "LUNA": 4,
-          "STELLA": 4}  # fmt: skip
+AGENTS = {
+    "NEXUS": 30,
+    "BLAZE": 20,
+    "SAGE": 18,
+    "WAVE": 10,
+    "SPARK": 8,
+    "NOVA": 6,
+    "LUNA": 4,
+    "STELLA": 4,
+}
 # tier: (share of customers, typical tokens per interaction, activity weight)
-TIERS = {"essential": (0.35, 120, 1.0), "pro": (0.30, 180, 2.5), "elite": (0.20, 240, 4.0),
-         "prime": (0.10, 320, 6.0), "longevity": (0.05, 400, 8.0)}  # fmt: skip
+TIERS = {
+    "essential": (0.35, 120, 1.0),
+    "pro": (0.30, 180, 2.5),
+    "elite": (0.20, 240, 4.0),
+    "prime": (0.10, 320, 6.0),
+    "longevity": (0.05, 400, 8.0),
+}
 HOURS = [1, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 9, 8, 9, 10, 10, 9, 8, 7, 6, 5, 4, 3, 2]
 
 
@@ -87,8 +100,10 @@ def uuid7_at(at: datetime, rng: random.Random) -> str:
 
 def day_counts(total: int) -> list[int]:
     """Events per day: weekly seasonality (quiet weekends) and 40 % growth over the window."""
-    shape = [(0.7 if (FIRST_DAY + timedelta(d)).weekday() >= 5 else 1.0) * (1 + 0.4 * d / DAYS)
-             for d in range(DAYS)]  # fmt: skip
+    shape = [
+        (0.7 if (FIRST_DAY + timedelta(d)).weekday() >= 5 else 1.0) * (1 + 0.4 * d / DAYS)
+        for d in range(DAYS)
+    ]
     counts = [math.floor(total * s / sum(shape)) for s in shape]
     counts[-1] += total - sum(counts)
     return counts
@@ -134,8 +149,13 @@ def run_import(path: Path, url: str) -> tuple[dict[str, Any], int]:
     """``nexus-crm import events FILE --json`` (progress lines on stderr pass through)."""
     env = {**os.environ, "DATABASE_URL": url}
     started = time.perf_counter()
-    proc = subprocess.run([str(CLI), "import", "events", str(path), "--json"], env=env,
-                          stdout=subprocess.PIPE, text=True, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [str(CLI), "import", "events", str(path), "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - started
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     summary["wall_seconds"] = round(wall, 2)
@@ -238,8 +258,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--database-url", help="an empty database (default: a new SQLite file)")
-    target.add_argument("--fresh-postgres", metavar="SERVER_URL",
-                        help="create (and drop afterwards) a database on this server")  # fmt: skip
+    target.add_argument(
+        "--fresh-postgres",
+        metavar="SERVER_URL",
+        help="create (and drop afterwards) a database on this server",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nexus-bench-") as tmp:
         path = Path(tmp) / f"genesis_history_{args.events}.jsonl"
@@ -254,13 +277,20 @@ def main() -> None:
             url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
             figures = measure(path, url, args.events)
         result = {
-            "benchmark": "import_events", "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "benchmark": "import_events",
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "database": "postgresql" if url.startswith("postgres") else "sqlite",
-            "events": args.events, "file_mb": round(path.stat().st_size / 1e6),
-            "generate_seconds": generated, **figures,
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "sqlite": sqlite3.sqlite_version, "platform": platform.platform()},
-        }  # fmt: skip
+            "events": args.events,
+            "file_mb": round(path.stat().st_size / 1e6),
+            "generate_seconds": generated,
+            **figures,
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "sqlite": sqlite3.sqlite_version,
+                "platform": platform.platform(),
+            },
+        }
     save(result)
     print(markdown(result))
     if not all(result["checks"].values()):

@@ -60,13 +60,33 @@ HERE = Path(__file__).parent
 # concurrent single events share a commit, so fewer connections under-load it (32: ~1,000
 # req/s, 128: ~1,700 on the reference machine); more would be refused by design.
 SIZES = {  # batch phase: events, batch, clients; single events: seconds of each phase
-    "full": {"events": 100_000, "batch": 5_000, "clients": 4, "warmup": 300, "serial_s": 3.0,
-             "sat_s": 8.0, "connections": 128, "fixed_s": 10.0, "drain_s": 10.0, "over_s": 5.0,
-             "runs": 3},
-    "quick": {"events": 6_000, "batch": 2_000, "clients": 2, "warmup": 50, "serial_s": 0.5,
-              "sat_s": 1.0, "connections": 128, "fixed_s": 0.5, "drain_s": 1.5, "over_s": 1.0,
-              "runs": 1},
-}  # fmt: skip
+    "full": {
+        "events": 100_000,
+        "batch": 5_000,
+        "clients": 4,
+        "warmup": 300,
+        "serial_s": 3.0,
+        "sat_s": 8.0,
+        "connections": 128,
+        "fixed_s": 10.0,
+        "drain_s": 10.0,
+        "over_s": 5.0,
+        "runs": 3,
+    },
+    "quick": {
+        "events": 6_000,
+        "batch": 2_000,
+        "clients": 2,
+        "warmup": 50,
+        "serial_s": 0.5,
+        "sat_s": 1.0,
+        "connections": 128,
+        "fixed_s": 0.5,
+        "drain_s": 1.5,
+        "over_s": 1.0,
+        "runs": 1,
+    },
+}
 SAT_CAP = 12_000  # pre-signed requests per second of saturation (above the bare ceiling)
 RATE = 1_000.0
 # 2x saturation: more senders than the server's bound (INGEST_MAX_IN_PROGRESS, 128), as many
@@ -82,18 +102,22 @@ def run_async(coro: Any) -> Any:
 
 def server_env(url: str) -> dict[str, str]:
     """The server's environment: the database, rate limits and background workers off."""
-    return dict(os.environ, DATABASE_URL=url, DASHBOARD_ENABLED="false",
-                GENESIS_WEBHOOK_SECRET=DEV_WEBHOOK_SECRET,
-                ALERT_EVALUATION_INTERVAL_SECONDS="0", UPSELL_WORKER_INTERVAL_SECONDS="0",
-                **NO_RATE_LIMITS)  # fmt: skip
+    return dict(
+        os.environ,
+        DATABASE_URL=url,
+        DASHBOARD_ENABLED="false",
+        GENESIS_WEBHOOK_SECRET=DEV_WEBHOOK_SECRET,
+        ALERT_EVALUATION_INTERVAL_SECONDS="0",
+        UPSELL_WORKER_INTERVAL_SECONDS="0",
+        **NO_RATE_LIMITS,
+    )
 
 
 def start_app(url: str) -> tuple[subprocess.Popen[bytes], int]:
     """Migrate ``url`` and start ``nexus-crm serve`` on it; return the process and port."""
     env, port = server_env(url), free_port()
     subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
-    proc = subprocess.Popen([CLI, "serve", "--port", str(port), "--log-level", "warning"],
-                            env=env)  # fmt: skip
+    proc = subprocess.Popen([CLI, "serve", "--port", str(port), "--log-level", "warning"], env=env)
     wait_healthy(port, proc)
     return proc, port
 
@@ -101,8 +125,18 @@ def start_app(url: str) -> tuple[subprocess.Popen[bytes], int]:
 def start_bare() -> tuple[subprocess.Popen[bytes], int]:
     """Start bench/bare_app.py under uvicorn (one worker, as ``nexus-crm serve``)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(HERE),
-           "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bare_app:app",
+        "--app-dir",
+        str(HERE),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     proc = subprocess.Popen(cmd)
     wait_healthy(port, proc)
     return proc, port
@@ -148,8 +182,9 @@ def make_events(n: int, tmp: Path) -> list[bytes]:
 
 def batch_bodies(lines: Sequence[bytes], size: int) -> list[bytes]:
     """``{"events": [...]}`` bodies of ``size`` events."""
-    return [b'{"events":[' + b",".join(lines[i : i + size]) + b"]}"
-            for i in range(0, len(lines), size)]  # fmt: skip
+    return [
+        b'{"events":[' + b",".join(lines[i : i + size]) + b"]}" for i in range(0, len(lines), size)
+    ]
 
 
 async def post_batches(port: int, bodies: Sequence[bytes], clients: int) -> dict[str, Any]:
@@ -157,55 +192,76 @@ async def post_batches(port: int, bodies: Sequence[bytes], clients: int) -> dict
     requests = [lg.build_request(port, b) for b in bodies]  # signed before the clock starts
     out = await lg.saturate(port, requests, clients, seconds=3600, keep_bodies=True)
     answers = [json.loads(b) for b in out.bodies]
-    return {"seconds": out.seconds, "requests": out.sent, "errors": out.errors,
-            "accepted": sum(a.get("accepted", 0) for a in answers),
-            "duplicates": sum(a.get("duplicates", 0) for a in answers)}  # fmt: skip
+    return {
+        "seconds": out.seconds,
+        "requests": out.sent,
+        "errors": out.errors,
+        "accepted": sum(a.get("accepted", 0) for a in answers),
+        "duplicates": sum(a.get("duplicates", 0) for a in answers),
+    }
 
 
-async def closed_loop(port: int, pid: int, requests: list[bytes], connections: int,
-                      seconds: float) -> dict[str, Any]:  # fmt: skip
+async def closed_loop(
+    port: int, pid: int, requests: list[bytes], connections: int, seconds: float
+) -> dict[str, Any]:
     """A closed-loop phase with the server's CPU: share of a core, and ms per answer."""
     cpu = cpu_seconds(pid)
     out = await lg.saturate(port, requests, connections, seconds)
     used = cpu_seconds(pid) - cpu
-    return {**out.summary(), "server_cpu_share": round(used / out.seconds, 2),
-            "server_cpu_ms_per_request": used / max(1, out.ok) * 1e3,
-            "exhausted": out.sent >= len(requests)}  # fmt: skip
+    return {
+        **out.summary(),
+        "server_cpu_share": round(used / out.seconds, 2),
+        "server_cpu_ms_per_request": used / max(1, out.ok) * 1e3,
+        "exhausted": out.sent >= len(requests),
+    }
 
 
 async def overload(port: int, sat_rate: float, size: dict[str, Any], base: int) -> dict[str, Any]:
     """Open loop at OVER_FACTOR x the measured saturation; then: is the server still up?"""
     rate = OVER_FACTOR * sat_rate
     reqs = lg.single_requests(port, int(rate * size["over_s"]), base)
-    out = await lg.fixed_rate(port, reqs, rate, connections=OVER_CONNECTIONS,
-                              drain_s=size["drain_s"])  # fmt: skip
+    out = await lg.fixed_rate(
+        port, reqs, rate, connections=OVER_CONNECTIONS, drain_s=size["drain_s"]
+    )
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
         alive = (await http.get("/readyz")).status_code == 200
-    return {"rate": rate, "connections": OVER_CONNECTIONS, "alive_after": alive,
-            **out.summary(), "refused_n": len(out.refused)}  # fmt: skip
+    return {
+        "rate": rate,
+        "connections": OVER_CONNECTIONS,
+        "alive_after": alive,
+        **out.summary(),
+        "refused_n": len(out.refused),
+    }
 
 
-async def single_phase(port: int, pid: int, size: dict[str, Any], run: int,
-                       over: bool = False) -> dict[str, Any]:  # fmt: skip
+async def single_phase(
+    port: int, pid: int, size: dict[str, Any], run: int, over: bool = False
+) -> dict[str, Any]:
     """Warm-up; one connection (service time); saturation; RATE req/s (open loop); 2x load."""
     base = run * 10_000_000
     warm = await lg.saturate(port, lg.single_requests(port, size["warmup"], base), 8, seconds=5)
-    serial = await closed_loop(port, pid, lg.single_requests(port, 2_000, base + 500_000), 1,
-                               size["serial_s"])  # fmt: skip
+    serial = await closed_loop(
+        port, pid, lg.single_requests(port, 2_000, base + 500_000), 1, size["serial_s"]
+    )
     pool = lg.single_requests(port, int(SAT_CAP * size["sat_s"]), base + 1_000_000)
     sat = await closed_loop(port, pid, pool, size["connections"], size["sat_s"])
     fixed_reqs = lg.single_requests(port, int(RATE * size["fixed_s"]), base + 5_000_000)
     fixed = await lg.fixed_rate(port, fixed_reqs, RATE, drain_s=size["drain_s"])
-    result = {"warmup_ok": warm.ok, "serial": serial, "saturation": sat,
-              "fixed_rate": {"rate": RATE, **fixed.summary()}}  # fmt: skip
+    result = {
+        "warmup_ok": warm.ok,
+        "serial": serial,
+        "saturation": sat,
+        "fixed_rate": {"rate": RATE, **fixed.summary()},
+    }
     if over:
         result["overload"] = await overload(port, sat["ok_per_s"], size, base + 8_000_000)
     oks = (warm.ok, serial["ok"], sat["ok"], fixed.ok, result.get("overload", {}).get("ok", 0))
     return {**result, "answered_ok": sum(oks)}
 
 
-def app_run(db: str, run: int, tmp: Path, lines: Sequence[bytes],
-            size: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def app_run(
+    db: str, run: int, tmp: Path, lines: Sequence[bytes], size: dict[str, Any]
+) -> dict[str, Any]:
     """One run on ``db``: batches, replay and single events on one server; then the baseline."""
     bodies = batch_bodies(lines, size["batch"])
     with database(db, tmp, run) as url:
@@ -222,8 +278,14 @@ def app_run(db: str, run: int, tmp: Path, lines: Sequence[bytes],
         finally:
             stop(proc)
         raw = raw_baseline(db, url, tmp, lines, size["batch"])
-    return {"database": db, "events": len(lines), "batch": batch, "replay": replay,
-            "single": single, "raw_rows_per_s": raw}  # fmt: skip
+    return {
+        "database": db,
+        "events": len(lines),
+        "batch": batch,
+        "replay": replay,
+        "single": single,
+        "raw_rows_per_s": raw,
+    }
 
 
 def bare_run(run: int, size: dict[str, Any]) -> dict[str, Any]:
@@ -255,9 +317,11 @@ def summary_line(r: dict[str, Any]) -> str:
     head = ""
     if "batch" in r:
         b, p = r["batch"], r["replay"]
-        head = (f"batch {b['stored'] / b['seconds']:,.0f} ev/s (stored {b['stored']:,}), "
-                f"raw {r['raw_rows_per_s']:,.0f} rows/s, replay "
-                f"{p['duplicates'] / p['seconds']:,.0f} dup/s; ")  # fmt: skip
+        head = (
+            f"batch {b['stored'] / b['seconds']:,.0f} ev/s (stored {b['stored']:,}), "
+            f"raw {r['raw_rows_per_s']:,.0f} rows/s, replay "
+            f"{p['duplicates'] / p['seconds']:,.0f} dup/s; "
+        )
     return (
         head + f"single {s['ok_per_s']:,.0f} req/s (gen cpu {s['generator_cpu_share']}, "
         f"server cpu {s['server_cpu_share']}), at {RATE:.0f}/s p50 {f.get('p50_ms', 0):.2f} "
@@ -279,8 +343,12 @@ def main() -> None:
     runs = args.runs or size["runs"]
     raise_fd_limit()
     results = measure(size, args.databases.split(","), runs)
-    write_json(args.json, figures(results, size, RATE), {**size, "runs": runs, "rate": RATE},
-               {"results": results})  # fmt: skip
+    write_json(
+        args.json,
+        figures(results, size, RATE),
+        {**size, "runs": runs, "rate": RATE},
+        {"results": results},
+    )
 
 
 if __name__ == "__main__":

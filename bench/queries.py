@@ -67,8 +67,12 @@ from nexus_crm.tiers import service as tiers
 TARGET_MS = 50.0
 TARGET = "every dashboard query p95 ≤ 50 ms over 10M events"
 EXPLAIN_FILE = RESULTS / "queries_explain.json"
-SERVER_ENV = {"DASHBOARD_ENABLED": "false", "ALERT_EVALUATION_INTERVAL_SECONDS": "0",
-              "UPSELL_WORKER_INTERVAL_SECONDS": "0", **NO_RATE_LIMITS}  # fmt: skip
+SERVER_ENV = {
+    "DASHBOARD_ENABLED": "false",
+    "ALERT_EVALUATION_INTERVAL_SECONDS": "0",
+    "UPSELL_WORKER_INTERVAL_SECONDS": "0",
+    **NO_RATE_LIMITS,
+}
 Call = Callable[[AsyncSession], Awaitable[Any]]
 
 
@@ -138,27 +142,36 @@ def service_calls(c: Customers) -> dict[str, Call]:
     now = utcnow()
     today = local_day(now, s.tz)
     policy = upgrades.UpgradePolicy(threshold_pct=s.upgrade_projection_pct)
-    biz = business.BusinessPolicy(follow_up_days=s.conversion_follow_up_days,
-                                  prior_rate=s.conversion_prior_rate, upgrade=policy)  # fmt: skip
+    biz = business.BusinessPolicy(
+        follow_up_days=s.conversion_follow_up_days,
+        prior_rate=s.conversion_prior_rate,
+        upgrade=policy,
+    )
     return {
         "GET /insights?days=7": lambda x: analytics.get_insights(
-            x, days=7, today=today, timezone=s.timezone),
+            x, days=7, today=today, timezone=s.timezone
+        ),
         "GET /insights?days=30": lambda x: analytics.get_insights(
-            x, days=30, today=today, timezone=s.timezone),
+            x, days=30, today=today, timezone=s.timezone
+        ),
         "GET /patterns": lambda x: patterns.get_patterns(x, days=30, today=today, tz=s.tz),
         "GET /customers/{id} (heavy users)": lambda x: analytics.get_customer_usage(
-            x, user_id=c.heavy[0], today=today, tz=s.tz),
+            x, user_id=c.heavy[0], today=today, tz=s.tz
+        ),
         "GET /customers/{id} (light users)": lambda x: analytics.get_customer_usage(
-            x, user_id=c.light[0], today=today, tz=s.tz),
+            x, user_id=c.light[0], today=today, tz=s.tz
+        ),
         "GET /churn-risks": lambda x: churn.list_churn_risks(x, as_of=today, tz=s.tz),
         "GET /upgrade-opportunities": lambda x: upgrades.find_upgrade_opportunities(
-            x, today=today, policy=policy, limit=50),
+            x, today=today, policy=policy, limit=50
+        ),
         "GET /business-metrics": lambda x: business.get_business_metrics(
-            x, days=30, today=today, now=now, tz=s.tz, limit=20, policy=biz),
+            x, days=30, today=today, now=now, tz=s.tz, limit=20, policy=biz
+        ),
         "GET /alerts": lambda x: alerts.list_alerts(x, limit=100, now=now),
         "GET /tiers": tiers.list_tiers,
         **dashboard_calls(c, s, now),
-    }  # fmt: skip
+    }
 
 
 def dashboard_calls(c: Customers, s: Settings, now: datetime) -> dict[str, Call]:
@@ -166,21 +179,27 @@ def dashboard_calls(c: Customers, s: Settings, now: datetime) -> dict[str, Call]
     today: date = local_day(now, s.tz)
     return {
         "dashboard Live: get_live_snapshot": lambda x: dashboard.get_live_snapshot(
-            x, now=now, settings=s),
+            x, now=now, settings=s
+        ),
         "dashboard poll: change_marker": lambda x: dashboard.change_marker(x, today=today),
         "dashboard Customer: get_customer_view (heavy)": lambda x: dashboard.get_customer_view(
-            x, user_id=c.heavy[0], now=now, settings=s),
+            x, user_id=c.heavy[0], now=now, settings=s
+        ),
         "dashboard Customer: get_customer_view (light)": lambda x: dashboard.get_customer_view(
-            x, user_id=c.light[0], now=now, settings=s),
+            x, user_id=c.light[0], now=now, settings=s
+        ),
         "dashboard Business: get_business_metrics": lambda x: dashboard.get_business_metrics(
-            x, now=now, settings=s),
+            x, now=now, settings=s
+        ),
         "dashboard Alerts: list_alerts": lambda x: dashboard.list_alerts(
-            x, status=StatusFilter.OPEN, alert_type=None, user_id=None, now=now),
-    }  # fmt: skip
+            x, status=StatusFilter.OPEN, alert_type=None, user_id=None, now=now
+        ),
+    }
 
 
-async def timed_loop(once: Callable[[], Awaitable[None]], t: Timing,
-                     args: argparse.Namespace) -> None:  # fmt: skip
+async def timed_loop(
+    once: Callable[[], Awaitable[None]], t: Timing, args: argparse.Namespace
+) -> None:
     """``warmup`` calls (timed apart: the first is cold), then up to ``runs`` timed ones,
     fewer (at least ``min_runs``) once ``budget`` seconds have passed."""
     started = time.perf_counter()
@@ -200,8 +219,13 @@ async def timed_loop(once: Callable[[], Awaitable[None]], t: Timing,
 
 def create_key(env: dict[str, str]) -> str:
     """A new read key in the database."""
-    out = subprocess.run([CLI, "keys", "create", "bench-queries", "--scope", "read"], env=env,
-                         check=True, capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        [CLI, "keys", "create", "bench-queries", "--scope", "read"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip()
 
 
@@ -209,8 +233,7 @@ def time_routes(url: str, events: int, c: Customers, args: argparse.Namespace) -
     """Every route through a real server, one request at a time."""
     env = {**os.environ, "DATABASE_URL": url, **SERVER_ENV}
     key, port = create_key(env), free_port()
-    proc = subprocess.Popen([CLI, "serve", "--port", str(port), "--log-level", "warning"],
-                            env=env)  # fmt: skip
+    proc = subprocess.Popen([CLI, "serve", "--port", str(port), "--log-level", "warning"], env=env)
     try:
         wait_healthy(port, proc)
         return asyncio.run(_time_routes(f"http://127.0.0.1:{port}", key, events, c, args))
@@ -218,8 +241,9 @@ def time_routes(url: str, events: int, c: Customers, args: argparse.Namespace) -
         stop(proc)
 
 
-async def _time_routes(base: str, key: str, events: int, c: Customers, args: argparse.Namespace
-                       ) -> list[Timing]:  # fmt: skip
+async def _time_routes(
+    base: str, key: str, events: int, c: Customers, args: argparse.Namespace
+) -> list[Timing]:
     out = []
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=600) as http:
@@ -264,8 +288,10 @@ def time_dashboard(url: str, events: int, c: Customers, args: argparse.Namespace
 
 def progress(t: Timing) -> str:
     """A progress line: query, p50/p95/p99, runs."""
-    return (f"  {label(t.events)} {t.query}: p50 {t.p(0.5):.1f} p95 {t.p(0.95):.1f} "
-            f"p99 {t.p(0.99):.1f} ms (n={len(t.samples)})")  # fmt: skip
+    return (
+        f"  {label(t.events)} {t.query}: p50 {t.p(0.5):.1f} p95 {t.p(0.95):.1f} "
+        f"p99 {t.p(0.99):.1f} ms (n={len(t.samples)})"
+    )
 
 
 async def _profile(url: str, call: Call) -> dict[str, Any]:
@@ -298,9 +324,20 @@ async def _profile(url: str, call: Call) -> dict[str, Any]:
     finally:
         await engine.dispose()
     sql_ms = sum(s.get("ms", 0) for s in seen)
-    return {"total_ms": round(total, 1), "sql_ms": round(sql_ms, 1), "statements": len(seen),
-            "slowest": [{"ms": round(s["ms"], 1), "sql": s["sql"], "params": repr(s["params"]),
-                         "plan": s["plan"]} for s in slowest]}  # fmt: skip
+    return {
+        "total_ms": round(total, 1),
+        "sql_ms": round(sql_ms, 1),
+        "statements": len(seen),
+        "slowest": [
+            {
+                "ms": round(s["ms"], 1),
+                "sql": s["sql"],
+                "params": repr(s["params"]),
+                "plan": s["plan"],
+            }
+            for s in slowest
+        ],
+    }
 
 
 def profile(url: str, call: Call) -> dict[str, Any]:
@@ -311,8 +348,10 @@ def profile(url: str, call: Call) -> dict[str, Any]:
 def diagnosis(p: dict[str, Any]) -> str:
     """A short note from a profile: SQL share, statements, the slowest one's plan summary."""
     share = 100 * p["sql_ms"] / p["total_ms"] if p["total_ms"] else 0
-    note = (f"in-process call {p['total_ms']:.0f} ms, SQL {p['sql_ms']:.0f} ms ({share:.0f} %) "
-            f"in {p['statements']} statements")  # fmt: skip
+    note = (
+        f"in-process call {p['total_ms']:.0f} ms, SQL {p['sql_ms']:.0f} ms ({share:.0f} %) "
+        f"in {p['statements']} statements"
+    )
     if p["slowest"]:
         top = p["slowest"][0]
         nodes = [ln.strip().removeprefix("->").strip().split("  (")[0] for ln in top["plan"]]
@@ -322,8 +361,9 @@ def diagnosis(p: dict[str, Any]) -> str:
     return note
 
 
-def query_figures(timings: list[Timing], first: dict[str, Timing], notes: dict[str, str]
-                  ) -> list[dict[str, Any]]:  # fmt: skip
+def query_figures(
+    timings: list[Timing], first: dict[str, Timing], notes: dict[str, str]
+) -> list[dict[str, Any]]:
     """One figure per query and size: value p95 (ms); at the larger size, vs the smaller."""
     out = []
     for t in timings:
@@ -334,21 +374,38 @@ def query_figures(timings: list[Timing], first: dict[str, Timing], notes: dict[s
             TARGET if t.events >= 10_000_000 else f"p95 ≤ 50 ms (10M target, at {label(t.events)})"
         )
         how = "HTTP via nexus-crm serve" if t.kind == "http" else "in-process service call"
-        note = (f"p50 {p50:.1f}, p95 {p95:.1f}, p99 {p99:.1f} ms over n={len(t.samples)} after "
-                f"{t.warmup} warm-up ({how}{'; budget reached' if t.budget_hit else ''}); "
-                f"first (cold) call {t.cold[0] if t.cold else 0:.0f} ms; value = p95")  # fmt: skip
+        note = (
+            f"p50 {p50:.1f}, p95 {p95:.1f}, p99 {p99:.1f} ms over n={len(t.samples)} after "
+            f"{t.warmup} warm-up ({how}{'; budget reached' if t.budget_hit else ''}); "
+            f"first (cold) call {t.cold[0] if t.cold else 0:.0f} ms; value = p95"
+        )
         if growth:
             note += f"; ratio = p95 at {label(t.events)} / p95 at {label(base.events)} (growth)"
         if t.query in notes:
             note += "; " + notes[t.query]
-        fig = figure("queries", f"{t.query} p95", "postgresql", [p95], "ms",
-                     baseline=(f"p95 at {label(base.events)} events", base.p(0.95), "ms")
-                     if growth else None,
-                     ratio=p95 / base.p(0.95) if growth and base.p(0.95) else None,
-                     target=(text, p95 <= TARGET_MS), notes=note)  # fmt: skip
-        fig.update({"events": t.events, "p50": round(p50, 2), "p95": round(p95, 2),
-                    "p99": round(p99, 2), "n": len(t.samples),
-                    "cold_ms": round(t.cold[0], 2) if t.cold else None})  # fmt: skip
+        fig = figure(
+            "queries",
+            f"{t.query} p95",
+            "postgresql",
+            [p95],
+            "ms",
+            baseline=(f"p95 at {label(base.events)} events", base.p(0.95), "ms")
+            if growth
+            else None,
+            ratio=p95 / base.p(0.95) if growth and base.p(0.95) else None,
+            target=(text, p95 <= TARGET_MS),
+            notes=note,
+        )
+        fig.update(
+            {
+                "events": t.events,
+                "p50": round(p50, 2),
+                "p95": round(p95, 2),
+                "p99": round(p99, 2),
+                "n": len(t.samples),
+                "cold_ms": round(t.cold[0], 2) if t.cold else None,
+            }
+        )
         out.append(fig)
     return out
 
@@ -373,7 +430,7 @@ def parse_args() -> argparse.Namespace:
         help="do not profile and EXPLAIN the queries that miss the target",
     )
     ap.add_argument("--quick", action="store_true", help="2,000 events, 5 runs: a smoke check")
-    ap.add_argument("--json", default=None, help="write the figures here")  # fmt: skip
+    ap.add_argument("--json", default=None, help="write the figures here")
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.runs, args.warmup, args.budget = "2000", 5, 1, 5.0
@@ -411,24 +468,43 @@ def measure_size(events: int, args: argparse.Namespace) -> tuple[list[Timing], d
             for t in timings:
                 if t.p(0.95) > TARGET_MS and t.query in calls:
                     profiles[t.query] = profile(url, calls[t.query])
-        return timings, {"database": url, "marker": marker, "customers": c.__dict__,
-                         "profiles": profiles}  # fmt: skip
+        return timings, {
+            "database": url,
+            "marker": marker,
+            "customers": c.__dict__,
+            "profiles": profiles,
+        }
     finally:
         if name:
             drop("postgresql", name)
 
 
-def save(args: argparse.Namespace, figures: list[dict[str, Any]], timings: list[Timing],
-         details: dict[str, Any]) -> None:  # fmt: skip
+def save(
+    args: argparse.Namespace,
+    figures: list[dict[str, Any]],
+    timings: list[Timing],
+    details: dict[str, Any],
+) -> None:
     """Write the figures (``--json``) and the explain file (samples, profiles, plans)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    samples = {f"{label(t.events)} {t.query}": {"warmup": [round(s, 2) for s in t.cold],
-               "timed": [round(s, 2) for s in t.samples]} for t in timings}  # fmt: skip
-    EXPLAIN_FILE.write_text(json.dumps({"sizes": details, "samples_ms": samples}, indent=2,
-                                       default=str) + "\n")  # fmt: skip
-    inputs = {"sizes": args.sizes, "runs": args.runs, "warmup": args.warmup,
-              "budget_seconds": args.budget, "server_env": SERVER_ENV,
-              "explain_file": str(EXPLAIN_FILE)}  # fmt: skip
+    samples = {
+        f"{label(t.events)} {t.query}": {
+            "warmup": [round(s, 2) for s in t.cold],
+            "timed": [round(s, 2) for s in t.samples],
+        }
+        for t in timings
+    }
+    EXPLAIN_FILE.write_text(
+        json.dumps({"sizes": details, "samples_ms": samples}, indent=2, default=str) + "\n"
+    )
+    inputs = {
+        "sizes": args.sizes,
+        "runs": args.runs,
+        "warmup": args.warmup,
+        "budget_seconds": args.budget,
+        "server_env": SERVER_ENV,
+        "explain_file": str(EXPLAIN_FILE),
+    }
     write_json(args.json, figures, inputs)
 
 
@@ -452,8 +528,10 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for f in figures:
         met = "yes" if f["target"]["met"] else "**no**"
-        print(f"| {label(f['events'])} | {f['name'].removesuffix(' p95')} | {f['p50']} | "
-              f"{f['p95']} | {f['p99']} | {f['n']} | {f['cold_ms']} | {met} |")  # fmt: skip
+        print(
+            f"| {label(f['events'])} | {f['name'].removesuffix(' p95')} | {f['p50']} | "
+            f"{f['p95']} | {f['p99']} | {f['n']} | {f['cold_ms']} | {met} |"
+        )
 
 
 if __name__ == "__main__":

@@ -63,32 +63,45 @@ def row(f: dict[str, Any]) -> list[str]:
     """A figure's cells in COLUMNS order."""
     base, target = f.get("baseline"), f.get("target")
     return [
-        f["group"], f["name"], f.get("database") or "",
+        f["group"],
+        f["name"],
+        f.get("database") or "",
         f"{fmt(f['value'])} {f['unit']}",
         f"{fmt(base['value'])} {base['unit']} ({base['name']})" if base else "",
-        fmt(f.get("ratio")), target["text"] if target else "",
+        fmt(f.get("ratio")),
+        target["text"] if target else "",
         ("yes" if target["met"] else "**no**") if target else "",
         f.get("notes", "").replace("|", "/").replace("\n", " "),
-    ]  # fmt: skip
+    ]
 
 
 def markdown(result: dict[str, Any]) -> str:
     """latest.md: the machine, each script's status, and the figures table."""
     m = result["machine"]
     lines = [
-        f"# Benchmarks ({result['mode']} mode, {m['date']})", "",
-        f"Command: `.venv/bin/python {result['command']}`", "",
+        f"# Benchmarks ({result['mode']} mode, {m['date']})",
+        "",
+        f"Command: `.venv/bin/python {result['command']}`",
+        "",
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['ram_gb']} GB RAM, Python {m['python']}, "
         f"SQLite {m['sqlite']}, PostgreSQL {m['postgresql'] or 'not reachable'}; "
-        f"load average at start {m['load_average_at_start']}.", "",
-        "| script | status | seconds |", "| --- | --- | --- |",
-        *(f"| {s['script']} | {s['status']}{': ' + s['error'] if s.get('error') else ''} | "
-          f"{s['seconds']} |" for s in result["scripts"]),
-        "", "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS),
+        f"load average at start {m['load_average_at_start']}.",
+        "",
+        "| script | status | seconds |",
+        "| --- | --- | --- |",
+        *(
+            f"| {s['script']} | {s['status']}{': ' + s['error'] if s.get('error') else ''} | "
+            f"{s['seconds']} |"
+            for s in result["scripts"]
+        ),
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + " --- |" * len(COLUMNS),
         *("| " + " | ".join(row(f)) + " |" for f in result["figures"]),
-        "", "value: median of `runs` (in latest.json); ratio: value / baseline for rates, "
+        "",
+        "value: median of `runs` (in latest.json); ratio: value / baseline for rates, "
         "baseline / value for latencies unless the notes say otherwise.",
-    ]  # fmt: skip
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -108,8 +121,13 @@ def main() -> None:
         statuses.append(status)
         figures += found
     command = "bench/run_all.py" + " ".join(["", *sys.argv[1:]])
-    result = {"mode": "quick" if args.quick else "full", "command": command, "machine": machine(),
-              "scripts": statuses, "figures": figures}  # fmt: skip
+    result = {
+        "mode": "quick" if args.quick else "full",
+        "command": command,
+        "machine": machine(),
+        "scripts": statuses,
+        "figures": figures,
+    }
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS / "latest.md").write_text(markdown(result))
     print((RESULTS / "latest.md").read_text())

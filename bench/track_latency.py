@@ -46,8 +46,7 @@ def start_server(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{workdir}/crm.db")
     cli = str(Path(sys.executable).parent / "nexus-crm")
     subprocess.run([cli, "db", "upgrade"], env=env, check=True, capture_output=True)
-    proc = subprocess.Popen([cli, "serve", "--port", str(port), "--log-level", "warning"],
-                            env=env)  # fmt: skip
+    proc = subprocess.Popen([cli, "serve", "--port", str(port), "--log-level", "warning"], env=env)
     for _ in range(100):
         try:
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
@@ -60,18 +59,29 @@ def start_server(workdir: Path, port: int) -> subprocess.Popen[bytes]:
 async def _caller(client: GenesisCRM, n: int, offset: int, out: list[float]) -> None:
     for i in range(n):
         start = time.perf_counter()
-        await client.track_agent_usage(user_id=f"u{(offset + i) % 500}", agent_id="NEXUS",
-                                       session_id="s", tokens_used=150, response_time_ms=1200,
-                                       subscription_tier="pro")  # fmt: skip
+        await client.track_agent_usage(
+            user_id=f"u{(offset + i) % 500}",
+            agent_id="NEXUS",
+            session_id="s",
+            tokens_used=150,
+            response_time_ms=1200,
+            subscription_tier="pro",
+        )
         out.append(time.perf_counter() - start)
 
 
-async def measure(base_url: str, outbox: Path, events: int, concurrency: int,
-                  durable: bool, flush_s: float = 60) -> dict[str, Any]:  # fmt: skip
+async def measure(
+    base_url: str, outbox: Path, events: int, concurrency: int, durable: bool, flush_s: float = 60
+) -> dict[str, Any]:
     """Per-call latency of ``events`` calls spread over ``concurrency`` concurrent callers."""
     latencies: list[float] = []
-    client = GenesisCRM(base_url=base_url, secret=DEV_WEBHOOK_SECRET, outbox_path=outbox,
-                        durable=durable, flush_interval=0.2)  # fmt: skip
+    client = GenesisCRM(
+        base_url=base_url,
+        secret=DEV_WEBHOOK_SECRET,
+        outbox_path=outbox,
+        durable=durable,
+        flush_interval=0.2,
+    )
     began = time.perf_counter()
     per = events // concurrency
     await asyncio.gather(*(_caller(client, per, k * per, latencies) for k in range(concurrency)))
@@ -79,10 +89,17 @@ async def measure(base_url: str, outbox: Path, events: int, concurrency: int,
     pending = await client.flush(timeout=flush_s)
     await client.aclose(timeout=0)
     q = statistics.quantiles(latencies, n=100, method="inclusive")
-    return {"calls": len(latencies), "concurrency": concurrency, "durable": durable,
-            "p50_ms": q[49] * 1e3, "p95_ms": q[94] * 1e3, "p99_ms": q[98] * 1e3,
-            "max_ms": max(latencies) * 1e3, "calls_per_s": len(latencies) / elapsed,
-            "undelivered_after_flush": pending}  # fmt: skip
+    return {
+        "calls": len(latencies),
+        "concurrency": concurrency,
+        "durable": durable,
+        "p50_ms": q[49] * 1e3,
+        "p95_ms": q[94] * 1e3,
+        "p99_ms": q[98] * 1e3,
+        "max_ms": max(latencies) * 1e3,
+        "calls_per_s": len(latencies) / elapsed,
+        "undelivered_after_flush": pending,
+    }
 
 
 async def run(events: int, levels: list[int]) -> list[dict[str, Any]]:
@@ -125,29 +142,50 @@ def fsync_floor(path: Path, calls: int) -> list[float]:
 
 
 def _row(rows: list[dict[str, Any]], mode: str, callers: int) -> dict[str, Any] | None:
-    return next((r for r in rows if r["mode"] == mode and r["concurrency"] == callers
-                 and r["durable"]), None)  # fmt: skip
+    return next(
+        (r for r in rows if r["mode"] == mode and r["concurrency"] == callers and r["durable"]),
+        None,
+    )
 
 
-def track_figures(runs: list[list[dict[str, Any]]],
-                  floors: list[dict[str, float]]) -> list[dict[str, Any]]:  # fmt: skip
+def track_figures(
+    runs: list[list[dict[str, Any]]], floors: list[dict[str, float]]
+) -> list[dict[str, Any]]:
     """Shared-schema figures: p50/p99 per mode, next to the bare commit's p50/p99."""
     out = []
-    for mode, callers, q in (("server up", 1, "p50"), ("server up", 1, "p99"),
-                             ("server up", 20, "p99"), ("server down", 1, "p99")):  # fmt: skip
+    for mode, callers, q in (
+        ("server up", 1, "p50"),
+        ("server up", 1, "p99"),
+        ("server up", 20, "p99"),
+        ("server down", 1, "p99"),
+    ):
         rows = [r for r in (_row(run, mode, callers) for run in runs) if r]
         if not rows:
             continue
         values = [r[f"{q}_ms"] for r in rows]
-        base = (f"bare SQLite INSERT + COMMIT (WAL, synchronous=FULL), {q}",
-                median([f[q] for f in floors]), "ms")  # fmt: skip
+        base = (
+            f"bare SQLite INSERT + COMMIT (WAL, synchronous=FULL), {q}",
+            median([f[q] for f in floors]),
+            "ms",
+        )
         rate = median([r["calls_per_s"] for r in rows])
-        notes = (f"{rows[0]['calls']:,} calls; fsync per call; {rate:,.0f} calls/s; the CRM "
-                 f"{'up (delivery competes)' if mode == 'server up' else 'down'}; ratio = "
-                 f"bare commit {q} / value")  # fmt: skip
-        out.append(figure("track_agent_usage", f"{q}, {callers} caller(s), {mode}", "sqlite",
-                          values, "ms", baseline=base, ratio=base[1] / median(values),
-                          notes=notes))  # fmt: skip
+        notes = (
+            f"{rows[0]['calls']:,} calls; fsync per call; {rate:,.0f} calls/s; the CRM "
+            f"{'up (delivery competes)' if mode == 'server up' else 'down'}; ratio = "
+            f"bare commit {q} / value"
+        )
+        out.append(
+            figure(
+                "track_agent_usage",
+                f"{q}, {callers} caller(s), {mode}",
+                "sqlite",
+                values,
+                "ms",
+                baseline=base,
+                ratio=base[1] / median(values),
+                notes=notes,
+            )
+        )
     return out
 
 
@@ -174,9 +212,12 @@ def main() -> None:
         print_rows(rows)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "track_latency.json").write_text(json.dumps(rows, indent=2))
-    write_json(args.json, track_figures(runs, floors),
-               {"events": events, "concurrency": levels, "runs": runs_n},
-               {"results": runs, "bare_commit_ms": floors})  # fmt: skip
+    write_json(
+        args.json,
+        track_figures(runs, floors),
+        {"events": events, "concurrency": levels, "runs": runs_n},
+        {"results": runs, "bare_commit_ms": floors},
+    )
 
 
 def print_rows(rows: list[dict[str, Any]]) -> None:
@@ -184,9 +225,11 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
     print("| mode | callers | fsync per call | p50 ms | p95 ms | p99 ms | max ms | calls/s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['mode']} | {r['concurrency']} | {'yes' if r['durable'] else 'no'} | "
-              f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} | "
-              f"{r['calls_per_s']:.0f} |")  # fmt: skip
+        print(
+            f"| {r['mode']} | {r['concurrency']} | {'yes' if r['durable'] else 'no'} | "
+            f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} | "
+            f"{r['calls_per_s']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

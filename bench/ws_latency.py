@@ -58,8 +58,13 @@ def raise_fd_limit() -> None:
 def prepare(env: dict[str, str]) -> str:
     """Migrate the database; return a new read key."""
     subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
-    out = subprocess.run([CLI, "keys", "create", "bench", "--scope", "read"], env=env,
-                         check=True, capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        [CLI, "keys", "create", "bench", "--scope", "read"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip()
 
 
@@ -80,8 +85,9 @@ def rss_mb(pid: int) -> float:
     while todo:
         p = todo.pop()
         status = Path(f"/proc/{p}/status").read_text()
-        total += next(int(line.split()[1]) for line in status.splitlines()
-                      if line.startswith("VmRSS:"))  # fmt: skip
+        total += next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
+        )
         for task in Path(f"/proc/{p}/task").iterdir():
             todo += [int(c) for c in (task / "children").read_text().split()]
     return total / 1024
@@ -100,18 +106,33 @@ async def open_clients(url: str, key: str, n: int, deflate: bool) -> list[Client
     clients: list[ClientConnection] = []
     compression = "deflate" if deflate else None
     for start in range(0, n, 50):
-        batch = [connect(url, additional_headers=headers, max_queue=None, open_timeout=30,
-                         compression=compression)
-                 for _ in range(start, min(n, start + 50))]  # fmt: skip
+        batch = [
+            connect(
+                url,
+                additional_headers=headers,
+                max_queue=None,
+                open_timeout=30,
+                compression=compression,
+            )
+            for _ in range(start, min(n, start + 50))
+        ]
         clients += await asyncio.gather(*batch)
     return clients
 
 
 async def post(http: httpx.AsyncClient, sent: dict[str, tuple[float, float]]) -> None:
     event_id = str(uuid.uuid4())
-    body = json.dumps({"event_id": event_id, "user_id": f"bench_{len(sent) % 50}",
-                       "agent_id": "NEXUS", "session_id": "s", "tokens_used": 150,
-                       "response_time_ms": 1200, "subscription_tier": "pro"}).encode()  # fmt: skip
+    body = json.dumps(
+        {
+            "event_id": event_id,
+            "user_id": f"bench_{len(sent) % 50}",
+            "agent_id": "NEXUS",
+            "session_id": "s",
+            "tokens_used": 150,
+            "response_time_ms": 1200,
+            "subscription_tier": "pro",
+        }
+    ).encode()
     headers = sign_headers(DEV_WEBHOOK_SECRET, body)
     t0 = time.perf_counter()
     resp = await http.post("/agent-usage/events", content=body, headers=headers)
@@ -144,32 +165,47 @@ async def run(port: int, pid: int, key: str, n: int, args: argparse.Namespace) -
     from_ack = [t - sent[e][1] for e, ts in arrivals.items() if e in sent for t in ts]
     from_send = [t - sent[e][0] for e, ts in arrivals.items() if e in sent for t in ts]
     return {
-        "clients": n, "permessage_deflate": args.deflate, "events": events,
-        "rate_per_s": rate, "frames": len(from_ack),
+        "clients": n,
+        "permessage_deflate": args.deflate,
+        "events": events,
+        "rate_per_s": rate,
+        "frames": len(from_ack),
         "missing_frames": n * events - len(from_ack),
-        "ack_to_frame_ms": {"p50": pct(from_ack, 0.5), "p99": pct(from_ack, 0.99),
-                            "max": max(from_ack) * 1000},
-        "send_to_frame_ms": {"p50": pct(from_send, 0.5), "p99": pct(from_send, 0.99),
-                             "max": max(from_send) * 1000},
+        "ack_to_frame_ms": {
+            "p50": pct(from_ack, 0.5),
+            "p99": pct(from_ack, 0.99),
+            "max": max(from_ack) * 1000,
+        },
+        "send_to_frame_ms": {
+            "p50": pct(from_send, 0.5),
+            "p99": pct(from_send, 0.99),
+            "max": max(from_send) * 1000,
+        },
         "ack_ms_median": statistics.median(a - s for s, a in sent.values()) * 1000,
         "server_rss_connected_mb": round(rss_connected, 1),
         "server_rss_mb": round(rss, 1),
-    }  # fmt: skip
+    }
 
 
 def serve_and_measure(args: argparse.Namespace) -> tuple[str, float, list[dict[str, Any]]]:
     """One server on a fresh database: each client count in turn; (url, idle RSS, results)."""
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
-        env = dict(os.environ, DATABASE_URL=url, ALERT_EVALUATION_INTERVAL_SECONDS="0",
-                   GENESIS_WEBHOOK_SECRET=DEV_WEBHOOK_SECRET, DASHBOARD_ENABLED="false",
-                   **NO_RATE_LIMITS)  # fmt: skip
+        env = dict(
+            os.environ,
+            DATABASE_URL=url,
+            ALERT_EVALUATION_INTERVAL_SECONDS="0",
+            GENESIS_WEBHOOK_SECRET=DEV_WEBHOOK_SECRET,
+            DASHBOARD_ENABLED="false",
+            **NO_RATE_LIMITS,
+        )
         key, port = prepare(env), free_port()
         proc = start_server(env, port)
         try:
             idle_rss = rss_mb(proc.pid)
-            results = [asyncio.run(run(port, proc.pid, key, int(n), args))
-                       for n in args.clients.split(",")]  # fmt: skip
+            results = [
+                asyncio.run(run(port, proc.pid, key, int(n), args)) for n in args.clients.split(",")
+            ]
         finally:
             proc.terminate()
             proc.wait(10)
@@ -206,8 +242,12 @@ def main() -> None:
         report(url, idle_rss, results)
         measured.append((idle_rss, results))
     inputs = {k: v for k, v in vars(args).items() if k != "json"}
-    write_json(args.json, ws_figures(measured, url.split(":")[0]), {**inputs, "runs": runs},
-               {"results": [{"idle_rss_mb": i, "runs": r} for i, r in measured]})  # fmt: skip
+    write_json(
+        args.json,
+        ws_figures(measured, url.split(":")[0]),
+        {**inputs, "runs": runs},
+        {"results": [{"idle_rss_mb": i, "runs": r} for i, r in measured]},
+    )
 
 
 def _target(clients: int) -> tuple[str, float] | None:
@@ -218,8 +258,9 @@ def _target(clients: int) -> tuple[str, float] | None:
     return None
 
 
-def ws_figures(measured: list[tuple[float, list[dict[str, Any]]]],
-               database: str) -> list[dict[str, Any]]:  # fmt: skip
+def ws_figures(
+    measured: list[tuple[float, list[dict[str, Any]]]], database: str
+) -> list[dict[str, Any]]:
     """Shared-schema figures: send→frame p50/p99 per client count, RSS at the largest."""
     out = []
     for i, first in enumerate(measured[0][1]):
@@ -228,43 +269,67 @@ def ws_figures(measured: list[tuple[float, list[dict[str, Any]]]],
         p50 = [r["send_to_frame_ms"]["p50"] for r in rows]
         p99 = [r["send_to_frame_ms"]["p99"] for r in rows]
         ack99 = [round(r["ack_to_frame_ms"]["p99"], 1) for r in rows]
-        notes = (f"from the POST being sent (ingest + commit + fan-out) to the frame; ack→frame "
-                 f"p99 per run {ack99} ms; missing frames {[r['missing_frames'] for r in rows]}; "
-                 f"{first['events']} events at {first['rate_per_s']}/s; permessage-deflate "
-                 f"{first['permessage_deflate']}; dashboard and rate limits off")  # fmt: skip
+        notes = (
+            f"from the POST being sent (ingest + commit + fan-out) to the frame; ack→frame "
+            f"p99 per run {ack99} ms; missing frames {[r['missing_frames'] for r in rows]}; "
+            f"{first['events']} events at {first['rate_per_s']}/s; permessage-deflate "
+            f"{first['permessage_deflate']}; dashboard and rate limits off"
+        )
         target = _target(n)
-        out.append(figure("websocket", f"event → frame p50, {n} clients", database, p50, "ms",
-                          notes=notes))  # fmt: skip
-        out.append(figure("websocket", f"event → frame p99, {n} clients", database, p99, "ms",
-                          target=None if target is None
-                          else (target[0], median(p99) <= target[1]), notes=notes))  # fmt: skip
+        out.append(
+            figure("websocket", f"event → frame p50, {n} clients", database, p50, "ms", notes=notes)
+        )
+        out.append(
+            figure(
+                "websocket",
+                f"event → frame p99, {n} clients",
+                database,
+                p99,
+                "ms",
+                target=None if target is None else (target[0], median(p99) <= target[1]),
+                notes=notes,
+            )
+        )
     idle = [m[0] for m in measured]
     n = measured[0][1][-1]["clients"]
     rss = [max(r[-1]["server_rss_connected_mb"], r[-1]["server_rss_mb"]) for _i, r in measured]
-    out.append(figure("websocket", f"server RSS, {n} clients connected", database, rss, "MB",
-                      baseline=("idle server, no client", median(idle), "MB"),
-                      ratio=median(rss) / median(idle),
-                      target=("≤ 256 MB with 1,000 connections", median(rss) <= 256)
-                      if n >= 1000 else None,
-                      notes="the larger of RSS once connected and after the events; one "
-                            "process (uvicorn, one worker), dashboard off"))  # fmt: skip
+    out.append(
+        figure(
+            "websocket",
+            f"server RSS, {n} clients connected",
+            database,
+            rss,
+            "MB",
+            baseline=("idle server, no client", median(idle), "MB"),
+            ratio=median(rss) / median(idle),
+            target=("≤ 256 MB with 1,000 connections", median(rss) <= 256) if n >= 1000 else None,
+            notes="the larger of RSS once connected and after the events; one "
+            "process (uvicorn, one worker), dashboard off",
+        )
+    )
     return out
 
 
 def report(url: str, idle_rss: float, results: list[dict[str, Any]]) -> None:
     RESULTS.mkdir(exist_ok=True)
-    out = {"database": url.split(":")[0], "idle_rss_mb": round(idle_rss, 1), "runs": results,
-           "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-           "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+    out = {
+        "database": url.split(":")[0],
+        "idle_rss_mb": round(idle_rss, 1),
+        "runs": results,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     path = RESULTS / f"ws_latency_{int(time.time())}.json"
     path.write_text(json.dumps(out, indent=2))
     print(f"idle server RSS {idle_rss:.1f} MB; full result: {path}")
     for r in results:
         a, s = r["ack_to_frame_ms"], r["send_to_frame_ms"]
-        print(f"| {r['clients']} clients | ack→frame p50 {a['p50']:.1f} p99 {a['p99']:.1f} "
-              f"max {a['max']:.1f} ms | send→frame p50 {s['p50']:.1f} p99 {s['p99']:.1f} ms | "
-              f"missing {r['missing_frames']} | RSS connected {r['server_rss_connected_mb']} MB, "
-              f"after traffic {r['server_rss_mb']} MB |")  # fmt: skip
+        print(
+            f"| {r['clients']} clients | ack→frame p50 {a['p50']:.1f} p99 {a['p99']:.1f} "
+            f"max {a['max']:.1f} ms | send→frame p50 {s['p50']:.1f} p99 {s['p99']:.1f} ms | "
+            f"missing {r['missing_frames']} | RSS connected {r['server_rss_connected_mb']} MB, "
+            f"after traffic {r['server_rss_mb']} MB |"
+        )
 
 
 if __name__ == "__main__":

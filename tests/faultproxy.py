@@ -33,9 +33,19 @@ import httpx
 
 FAULTS = ("error_500", "error_429", "drop_before", "drop_after")
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",
-     "host", "upgrade", "proxy-connection", "te", "trailer"}
-)  # fmt: skip
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",
+        "host",
+        "upgrade",
+        "proxy-connection",
+        "te",
+        "trailer",
+    }
+)
 MAX_HEAD = 64 * 1024
 
 
@@ -72,8 +82,12 @@ class Proxy:
             return
         try:
             if target == "/__faults":
-                await respond(writer, 200, {"content-type": "application/json"},
-                              json.dumps(self.summary()).encode())  # fmt: skip
+                await respond(
+                    writer,
+                    200,
+                    {"content-type": "application/json"},
+                    json.dumps(self.summary()).encode(),
+                )
                 return
             await self.proxy(writer, method, target, headers, body)
         except OSError:
@@ -176,8 +190,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    weights = {"error_500": args.p500, "error_429": args.p429,
-               "drop_before": args.pdrop, "drop_after": args.pdrop_after}  # fmt: skip
+    weights = {
+        "error_500": args.p500,
+        "error_429": args.p429,
+        "drop_before": args.pdrop,
+        "drop_after": args.pdrop_after,
+    }
     proxy = Proxy(args.upstream, random.Random(args.seed), weights)
     server = await asyncio.start_server(proxy.handle, "127.0.0.1", args.listen_port)
     stop = asyncio.Event()

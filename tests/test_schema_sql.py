@@ -540,8 +540,13 @@ async def test_sql_function_known_values(parity_url: str) -> None:
             # user, as_of, zone, [start, end)
             ("calendar_essential", "2027-02-28T23:30Z", "UTC", "2027-02-01", "2027-03-01"),
             ("calendar_essential", "2027-02-28T23:30Z", "Asia/Tokyo", "2027-03-01", "2027-04-01"),
-            ("calendar_essential", "2028-01-01T00:30Z", "America/Los_Angeles", "2027-12-01",
-             "2028-01-01"),
+            (
+                "calendar_essential",
+                "2028-01-01T00:30Z",
+                "America/Los_Angeles",
+                "2027-12-01",
+                "2028-01-01",
+            ),
             ("anchor31_pro", "2027-02-27T12:00Z", "UTC", "2027-01-31", "2027-02-28"),
             ("anchor31_pro", "2027-02-28T12:00Z", "UTC", "2027-02-28", "2027-03-31"),
             ("anchor31_pro", "2028-02-28T12:00Z", "UTC", "2028-01-31", "2028-02-29"),
@@ -552,7 +557,7 @@ async def test_sql_function_known_values(parity_url: str) -> None:
             ("anchor15_elite", "2027-01-14T23:30Z", "Asia/Tokyo", "2027-01-15", "2027-02-15"),
             ("anchor30_prime", "2027-03-01T12:00Z", "UTC", "2027-02-28", "2027-03-30"),
             ("anchor0_essential", "2027-03-15T12:00Z", "UTC", "2027-03-01", "2027-04-01"),
-        ]  # fmt: skip
+        ]
         for user_id, as_of, zone, start, end in cases:
             at = datetime.fromisoformat(as_of)
             expected = await pct(user_id, date.fromisoformat(start), date.fromisoformat(end))

@@ -69,9 +69,10 @@ async def _seed(url: str) -> None:
     try:
         columns = list(rows[0])
         await conn.copy_records_to_table(
-            "agent_usage_daily", records=[tuple(r[c] for c in columns) for r in rows],
+            "agent_usage_daily",
+            records=[tuple(r[c] for c in columns) for r in rows],
             columns=columns,
-        )  # fmt: skip
+        )
     finally:
         await conn.close()
     await _apply_sql_file(url)
@@ -108,9 +109,14 @@ async def _both(url: str, day: date, cfg: AnomalyConfig) -> tuple[list[Row], lis
     try:
         records = await conn.fetch(
             "SELECT * FROM detect_usage_anomalies($1, $2, $3, $4, $5, $6, $7)",
-            day, cfg.baseline_days, cfg.min_history_days, cfg.z_threshold, cfg.min_excess,
-            cfg.method, cfg.global_method,
-        )  # fmt: skip
+            day,
+            cfg.baseline_days,
+            cfg.min_history_days,
+            cfg.z_threshold,
+            cfg.min_excess,
+            cfg.method,
+            cfg.global_method,
+        )
         async with create_sessionmaker(engine)() as session:
             found = await detect_anomalies(session, start=day, config=cfg)
     finally:
@@ -118,10 +124,22 @@ async def _both(url: str, day: date, cfg: AnomalyConfig) -> tuple[list[Row], lis
         await conn.close()
     in_sql = [tuple(r.values()) for r in records]
     in_python = [
-        (a.user_id, a.agent_id, a.day, a.observed, a.baseline.mean, a.baseline.std, a.z,
-         a.robust_z, a.direction, a.baseline.median, a.baseline.mad, a.baseline.days)
+        (
+            a.user_id,
+            a.agent_id,
+            a.day,
+            a.observed,
+            a.baseline.mean,
+            a.baseline.std,
+            a.z,
+            a.robust_z,
+            a.direction,
+            a.baseline.median,
+            a.baseline.mad,
+            a.baseline.days,
+        )
         for a in found
-    ]  # fmt: skip
+    ]
     return sorted(in_sql, key=_order), sorted(in_python, key=_order)
 
 
@@ -172,7 +190,8 @@ async def test_exact_threshold_and_defaults(anomaly_url: str) -> None:
         )
         assert (row["provolatile"], row["proisstrict"]) == (b"s", True)
         with pytest.raises(asyncpg.InvalidParameterValueError):
-            await conn.fetch("SELECT * FROM detect_usage_anomalies($1, 28, 7, 3.0, 5.0, 'x')",
-                             EXACT_DAY)  # fmt: skip
+            await conn.fetch(
+                "SELECT * FROM detect_usage_anomalies($1, 28, 7, 3.0, 5.0, 'x')", EXACT_DAY
+            )
     finally:
         await conn.close()

@@ -18,8 +18,13 @@ print(gc.get_freeze_count(), len(gc.get_objects()), type(app).__name__)
 
 def test_serve_runs_the_app_with_its_start_up_objects_frozen() -> None:
     assert "nexus_crm.app:create_served_app" in Path(serve.__file__).read_text()
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                         check=True, env={"DASHBOARD_ENABLED": "false", "PATH": ""})  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"DASHBOARD_ENABLED": "false", "PATH": ""},
+    )
     frozen, tracked, kind = out.stdout.split()
     assert kind == "NexusAPI"
     assert int(frozen) > 100_000  # what building the app loaded

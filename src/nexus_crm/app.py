@@ -139,8 +139,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with realtime as live:
                 app.state.bus, app.state.kpi_ticker = live.bus, live.ticker
                 app.state.tier_names = TierNames(sessions)
-                app.state.event_writer = writer = EventWriter(sessions, settings,
-                                                              publish_stored(app))  # fmt: skip
+                app.state.event_writer = writer = EventWriter(
+                    sessions, settings, publish_stored(app)
+                )
                 writer.start()
                 tasks = [
                     _start_scheduler(settings, sessions, app.state.alert_publisher),
@@ -173,15 +174,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.alert_publisher = AlertPublisher()
     install_error_handlers(app)
     app.add_middleware(NulGuardMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=min(settings.max_body_bytes, API_BODY_BYTES),
-                       max_depth=settings.max_json_depth, skip=WEBHOOK_PATHS)  # fmt: skip
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=min(settings.max_body_bytes, API_BODY_BYTES),
+        max_depth=settings.max_json_depth,
+        skip=WEBHOOK_PATHS,
+    )
     app.add_middleware(IpRateLimitMiddleware, skip=WEBHOOK_PATHS | PROBE_PATHS)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     app.add_middleware(SourceIpMiddleware)
     # Outside the latency histogram (a refusal is counted in nexus_events_rejected_total, not
     # as an "unmatched" route) and as early as can be: a refusal must cost next to nothing.
-    app.add_middleware(IngestGate, paths=WEBHOOK_PATHS, limit=settings.ingest_max_in_progress,
-                       metrics=metrics)  # fmt: skip
+    app.add_middleware(
+        IngestGate, paths=WEBHOOK_PATHS, limit=settings.ingest_max_in_progress, metrics=metrics
+    )
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
     app.include_router(ops_router)
     for router in (ingest_router, tiers_router, analytics_router, alerts_router, closer_router):

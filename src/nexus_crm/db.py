@@ -62,8 +62,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    kwargs.update(pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size,
-                  connect_args={"server_settings": PG_SERVER_SETTINGS})  # fmt: skip
+    kwargs.update(
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        connect_args={"server_settings": PG_SERVER_SETTINGS},
+    )
     return create_async_engine(settings.database_url, **kwargs)
 
 

@@ -198,8 +198,9 @@ async def _database_handler(conn: HTTPConnection, exc: Exception) -> Response:
     # Busy (SQLite lock timeout, every pooled connection in use), unreachable, refusing
     # connections or restarting database: transient, and the transaction was rolled back,
     # so the client may safely retry the same request.
-    log.warning("database unavailable on %s %s: %s", _method(conn), conn.url.path,
-                type(exc).__name__)  # fmt: skip
+    log.warning(
+        "database unavailable on %s %s: %s", _method(conn), conn.url.path, type(exc).__name__
+    )
     if isinstance(conn, WebSocket):
         return CloseWebSocket(conn, 1013, "database busy or unreachable; retry")  # try later
     body = {"error": "database_unavailable", "detail": "the database is busy or unreachable; retry"}

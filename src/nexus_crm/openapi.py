@@ -28,8 +28,12 @@ class NexusAPI(FastAPI):
     def openapi(self) -> dict[str, Any]:
         """Build the schema once: FastAPI's, plus raw bodies, error body and security."""
         if self.openapi_schema is None:
-            schema = get_openapi(title=self.title, version=self.version,
-                                 description=self.description, routes=self.routes)  # fmt: skip
+            schema = get_openapi(
+                title=self.title,
+                version=self.version,
+                description=self.description,
+                routes=self.routes,
+            )
             components = schema.setdefault("components", {})
             models = components.setdefault("schemas", {})
             documented: tuple[type[BaseModel], ...] = (*self.raw_bodies, ErrorBody)

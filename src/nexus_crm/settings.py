@@ -216,8 +216,9 @@ class Settings(BaseSettings):
     def _normalize_url(cls, value: str) -> str:
         return normalize_database_url(value)
 
-    @field_validator("rate_limit_per_key", "rate_limit_per_user", "rate_limit_per_ip",
-                     "rate_limit_webhook")  # fmt: skip
+    @field_validator(
+        "rate_limit_per_key", "rate_limit_per_user", "rate_limit_per_ip", "rate_limit_webhook"
+    )
     @classmethod
     def _check_rate_limit(cls, value: str, info: ValidationInfo) -> str:
         try:

@@ -26,9 +26,17 @@ async def evaluate(sessions: async_sessionmaker[AsyncSession], day: int) -> Aler
 
 async def cancel(sessions: async_sessionmaker[AsyncSession], user: str, day: int) -> None:
     async with transaction(sessions) as s:
-        s.add(SubscriptionChange(user_id=user, from_tier="pro", to_tier="pro",
-                                 from_status="active", to_status="cancelled",
-                                 changed_at=at(day, 9), source="subscription"))  # fmt: skip
+        s.add(
+            SubscriptionChange(
+                user_id=user,
+                from_tier="pro",
+                to_tier="pro",
+                from_status="active",
+                to_status="cancelled",
+                changed_at=at(day, 9),
+                source="subscription",
+            )
+        )
         await s.execute(update(Customer).where(Customer.user_id == user).values(status="cancelled"))
 
 

@@ -51,11 +51,18 @@ def daily_row(user_id: str, agent: str, d: int, n: int, rt_ms: int) -> dict[str,
     """One agent_usage_daily row with every response in the bucket of ``rt_ms``."""
     fast = n if rt_ms <= 1000 else 0
     return {
-        "day": FIRST + timedelta(days=d), "user_id": user_id, "agent_id": agent,
-        "interactions": n, "tokens": 200 * n, "response_time_sum_ms": rt_ms * n,
-        "response_time_max_ms": rt_ms, "rt_le_1000": fast, "rt_le_15000": n - fast,
-        "first_at": at(d, 9), "last_at": at(d, 18),
-    }  # fmt: skip
+        "day": FIRST + timedelta(days=d),
+        "user_id": user_id,
+        "agent_id": agent,
+        "interactions": n,
+        "tokens": 200 * n,
+        "response_time_sum_ms": rt_ms * n,
+        "response_time_max_ms": rt_ms,
+        "rt_le_1000": fast,
+        "rt_le_15000": n - fast,
+        "first_at": at(d, 9),
+        "last_at": at(d, 18),
+    }
 
 
 def history_rows(p: Person) -> list[dict[str, Any]]:
@@ -65,10 +72,19 @@ def history_rows(p: Person) -> list[dict[str, Any]]:
     def change(
         when: datetime, before: tuple[str | None, str | None], after: tuple[str, str]
     ) -> None:
-        rows.append({"id": uuid7(), "user_id": p.user_id, "from_tier": before[0],
-                     "to_tier": after[0], "from_status": before[1], "to_status": after[1],
-                     "changed_at": when, "recorded_at": when,
-                     "source": "subscription"})  # fmt: skip
+        rows.append(
+            {
+                "id": uuid7(),
+                "user_id": p.user_id,
+                "from_tier": before[0],
+                "to_tier": after[0],
+                "from_status": before[1],
+                "to_status": after[1],
+                "changed_at": when,
+                "recorded_at": when,
+                "source": "subscription",
+            }
+        )
 
     change(at(-100), (None, None), (tier, "active"))
     for d, new in p.tier_changes:
@@ -82,9 +98,15 @@ def history_rows(p: Person) -> list[dict[str, Any]]:
 def customer_row(p: Person) -> dict[str, Any]:
     """The customer's current state."""
     tier = p.tier_changes[-1][1] if p.tier_changes else p.tier
-    return {"id": uuid7(), "user_id": p.user_id, "tier": tier,
-            "status": "cancelled" if p.cancel_day is not None else "active",
-            "state_at": at(-100), "created_at": at(-100), "updated_at": at(-100)}  # fmt: skip
+    return {
+        "id": uuid7(),
+        "user_id": p.user_id,
+        "tier": tier,
+        "status": "cancelled" if p.cancel_day is not None else "active",
+        "state_at": at(-100),
+        "created_at": at(-100),
+        "updated_at": at(-100),
+    }
 
 
 async def store(

@@ -30,42 +30,71 @@ Sessions = async_sessionmaker[AsyncSession]
 
 def alert(user: str, tier: str, recommended: str, created_at: datetime) -> dict[str, Any]:
     return {
-        "id": uuid7(), "alert_type": "upgrade_opportunity", "severity": "info",
-        "status": "active", "subject": f"user:{user}", "user_id": user,
-        "period_key": created_at.date().isoformat(), "title": "t", "message": "m",
+        "id": uuid7(),
+        "alert_type": "upgrade_opportunity",
+        "severity": "info",
+        "status": "active",
+        "subject": f"user:{user}",
+        "user_id": user,
+        "period_key": created_at.date().isoformat(),
+        "title": "t",
+        "message": "m",
         "data": {"tier": tier, "recommended_tier": recommended},
-        "created_at": created_at, "updated_at": created_at,
-    }  # fmt: skip
+        "created_at": created_at,
+        "updated_at": created_at,
+    }
 
 
 def change(user: str, tier: str, when: datetime, status: str = "active") -> dict[str, Any]:
     return {
-        "id": uuid7(), "user_id": user, "from_tier": None, "to_tier": tier,
-        "from_status": "active", "to_status": status, "changed_at": when, "recorded_at": when,
+        "id": uuid7(),
+        "user_id": user,
+        "from_tier": None,
+        "to_tier": tier,
+        "from_status": "active",
+        "to_status": status,
+        "changed_at": when,
+        "recorded_at": when,
         "source": "subscription",
-    }  # fmt: skip
+    }
 
 
 def customer(user: str, tier: str) -> dict[str, Any]:
     at = NOW - timedelta(days=200)
-    return {"id": uuid7(), "user_id": user, "tier": tier, "status": "active",
-            "state_at": at, "created_at": at, "updated_at": at}  # fmt: skip
+    return {
+        "id": uuid7(),
+        "user_id": user,
+        "tier": tier,
+        "status": "active",
+        "state_at": at,
+        "created_at": at,
+        "updated_at": at,
+    }
 
 
 def daily(user: str, day: date, n: int, tokens: int, agent: str = "NEXUS") -> dict[str, Any]:
     at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
     return {
-        "day": day, "user_id": user, "agent_id": agent, "interactions": n, "tokens": tokens,
-        "response_time_sum_ms": 800 * n, "response_time_max_ms": 800, "rt_le_1000": n,
-        "first_at": at, "last_at": at,
-    }  # fmt: skip
+        "day": day,
+        "user_id": user,
+        "agent_id": agent,
+        "interactions": n,
+        "tokens": tokens,
+        "response_time_sum_ms": 800 * n,
+        "response_time_max_ms": 800,
+        "rt_le_1000": n,
+        "first_at": at,
+        "last_at": at,
+    }
 
 
 async def write(sessions: Sessions, **tables: list[dict[str, Any]]) -> None:
     targets: dict[str, Any] = {
-        "alerts": UsageAlert, "changes": SubscriptionChange, "customers": Customer,
+        "alerts": UsageAlert,
+        "changes": SubscriptionChange,
+        "customers": Customer,
         "usage": agent_usage_daily,
-    }  # fmt: skip
+    }
     async with transaction(sessions) as s:
         for name, rows in tables.items():
             if rows:
@@ -116,8 +145,12 @@ async def test_conversion_rate_per_tier(sessions: Sessions) -> None:
     assert list(rows) == ["essential", "pro", "elite", "prime"]  # the top tier starts nothing
     pro = rows["pro"]
     assert (pro.source, pro.started, pro.converted, pro.pending, pro.rate) == (
-        "upgrade_alerts", 4, 2, 0, 0.5,
-    )  # fmt: skip
+        "upgrade_alerts",
+        4,
+        2,
+        0,
+        0.5,
+    )
     ess = rows["essential"]
     assert (ess.started, ess.converted, ess.pending, ess.rate) == (2, 0, 1, 0.0)
     assert rows["elite"].started == 0
@@ -179,8 +212,10 @@ async def test_agent_performance_and_active_users(sessions: Sessions) -> None:
     assert nexus.p95_response_time_ms is not None
     assert nexus.p95_response_time_ms <= 800
     assert [(t.tier, t.last_7_days, t.last_30_days) for t in active] == [
-        ("essential", 0, 1), ("pro", 1, 1), ("elite", 1, 1),
-    ]  # fmt: skip
+        ("essential", 0, 1),
+        ("pro", 1, 1),
+        ("elite", 1, 1),
+    ]
 
 
 async def test_customer_value_reuses_the_churn_model(sessions: Sessions) -> None:
@@ -256,8 +291,11 @@ async def test_business_metrics_endpoint(
     assert all(c["rate"] is None for c in body["conversion"])
     assert body["revenue_opportunity"]["expected_revenue_monthly"] == "0.00"
     assert body["churn_distribution"] == {
-        "customers": 0, "buckets": [0] * 10, "mean": None, "median": None,
-    }  # fmt: skip
+        "customers": 0,
+        "buckets": [0] * 10,
+        "mean": None,
+        "median": None,
+    }
     assert (body["agents"], body["forecasts"], body["active_users"]) == ([], [], [])
     for bad in ("0", "367", "x"):
         resp = await client.get(f"/agent-usage/business-metrics?days={bad}", headers=read_headers)

@@ -160,9 +160,10 @@ async def test_scores_with_too_few_labels_use_rules(
 
 
 async def test_churn_api(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
     read_headers: dict[str, str],
-) -> None:  # fmt: skip
+) -> None:
     from nexus_crm.kit.time import utcnow
 
     today = utcnow().date()
@@ -202,11 +203,22 @@ async def test_the_cache_key_changes_with_past_usage_and_erasures_not_with_today
             return await fingerprint(s, since)
 
     async def ingest(occurred: datetime, user_id: str = "u1") -> None:
-        rows = [{"id": uuid7(), "event_id": str(uuid7()), "user_id": user_id,
-                 "agent_id": "NEXUS", "session_id": "s", "tokens_used": 10,
-                 "response_time_ms": 100, "subscription_tier": "pro",
-                 "occurred_at": occurred, "day": local_day(occurred, tz), "received_at": now,
-                 "metadata": {}}]  # fmt: skip
+        rows = [
+            {
+                "id": uuid7(),
+                "event_id": str(uuid7()),
+                "user_id": user_id,
+                "agent_id": "NEXUS",
+                "session_id": "s",
+                "tokens_used": 10,
+                "response_time_ms": 100,
+                "subscription_tier": "pro",
+                "occurred_at": occurred,
+                "day": local_day(occurred, tz),
+                "received_at": now,
+                "metadata": {},
+            }
+        ]
         async with transaction(sessions) as s:
             await ingest_events(s, rows=rows, received_at=now, policy=AlertPolicy())
 
@@ -241,8 +253,12 @@ async def test_requests_missing_the_cache_together_train_once(
 
     async def call() -> churn_service.Scored:
         async with sessions() as s:
-            return await scored(s, as_of=FIRST + timedelta(days=50), tz=UTC,
-                                config=ChurnConfig(CHURN_CACHE_SECONDS=60))  # fmt: skip
+            return await scored(
+                s,
+                as_of=FIRST + timedelta(days=50),
+                tz=UTC,
+                config=ChurnConfig(CHURN_CACHE_SECONDS=60),
+            )
 
     results = await asyncio.gather(*(call() for _ in range(5)))
     assert len(trainings) == 1

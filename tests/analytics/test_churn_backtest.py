@@ -45,10 +45,17 @@ def future_only_signal(people: list[Person]) -> tuple[list[dict[str, Any]], list
         daily_row(u, "LEAKBOT", d, 5000, 30_000) for u in late for d in range(AS_OF, AS_OF + 25)
     ]
     changes = [
-        {"user_id": u, "from_tier": "pro", "to_tier": "pro", "from_status": "active",
-         "to_status": "cancelled", "changed_at": at(80), "source": "subscription"}
+        {
+            "user_id": u,
+            "from_tier": "pro",
+            "to_tier": "pro",
+            "from_status": "active",
+            "to_status": "cancelled",
+            "changed_at": at(80),
+            "source": "subscription",
+        }
         for u in late
-    ]  # fmt: skip
+    ]
     return usage, changes
 
 
@@ -106,22 +113,39 @@ def test_cli_on_simulated_history(tmp_path: Path) -> None:
 
     asyncio.run(load())
     as_of = (first + timedelta(days=40)).isoformat()
-    out = ok(run_cli("churn", "evaluate", "--as-of", as_of, "--horizon", "14",
-                     database_url=url, cwd=tmp_path))  # fmt: skip
+    out = ok(
+        run_cli(
+            "churn", "evaluate", "--as-of", as_of, "--horizon", "14", database_url=url, cwd=tmp_path
+        )
+    )
     assert "AUC " in out, out
     assert "top-decile lift " in out, out
-    body = json.loads(ok(run_cli("churn", "evaluate", "--as-of", as_of, "--json",
-                                 database_url=url, cwd=tmp_path)))  # fmt: skip
+    body = json.loads(
+        ok(run_cli("churn", "evaluate", "--as-of", as_of, "--json", database_url=url, cwd=tmp_path))
+    )
     assert body["as_of"] == as_of
     assert body["customers"] > 0
     assert body["model"]["kind"]
-    scores = json.loads(ok(run_cli("churn", "score", "--as-of", as_of, "--format", "json",
-                                   database_url=url, cwd=tmp_path)))  # fmt: skip
+    scores = json.loads(
+        ok(
+            run_cli(
+                "churn",
+                "score",
+                "--as-of",
+                as_of,
+                "--format",
+                "json",
+                database_url=url,
+                cwd=tmp_path,
+            )
+        )
+    )
     probs = [c["probability"] for c in scores["customers"]]
     assert probs == sorted(probs, reverse=True)
     assert len(probs) == body["customers"]
-    csv_out = ok(run_cli("churn", "score", "--as-of", as_of, "--limit", "3",
-                         database_url=url, cwd=tmp_path))  # fmt: skip
+    csv_out = ok(
+        run_cli("churn", "score", "--as-of", as_of, "--limit", "3", database_url=url, cwd=tmp_path)
+    )
     lines = csv_out.splitlines()
     assert lines[0].startswith("user_id,tier,probability,clv")
     assert len(lines) == 4

@@ -35,10 +35,14 @@ NORMAL = [700 + 25 * (i % 25) for i in range(30)]  # 700…1,300 ms: mean ~1,000
 def hour_row(hour: datetime, values: list[int], agent: str = "NEXUS") -> dict[str, Any]:
     counts = Counter(bucket_index(v, RESPONSE_TIME_BOUNDS_MS) for v in values)
     return {
-        "hour": hour, "agent_id": agent, "interactions": len(values), "tokens": 100 * len(values),
-        "response_time_sum_ms": sum(values), "response_time_max_ms": max(values, default=0),
+        "hour": hour,
+        "agent_id": agent,
+        "interactions": len(values),
+        "tokens": 100 * len(values),
+        "response_time_sum_ms": sum(values),
+        "response_time_max_ms": max(values, default=0),
         **{b: counts.get(i, 0) for i, b in enumerate(RESPONSE_TIME_BUCKETS)},
-    }  # fmt: skip
+    }
 
 
 async def put_hours(sessions: async_sessionmaker[AsyncSession], rows: list[dict[str, Any]]) -> None:
@@ -71,8 +75,9 @@ async def test_spike_against_the_baseline(sessions: async_sessionmaker[AsyncSess
     assert h.current.interactions == 30
     assert h.current.end == h10 + timedelta(minutes=30)
     assert breaches(h.current, h.baseline, POLICY) == [
-        "mean 3.0× baseline", "p95 3.0× baseline",
-    ]  # fmt: skip
+        "mean 3.0× baseline",
+        "p95 3.0× baseline",
+    ]
     assert breaches(h.last_hour, h.baseline, POLICY) == []  # the hour before was normal
     assert h.last_day.interactions == 24 * 30
 
@@ -121,19 +126,28 @@ def minute_events(
     for m in range(minutes):
         at = start + timedelta(minutes=m, seconds=17)
         factor = 3 if slow_from <= at < slow_until else 1
-        out.append({
-            "event_id": f"ev-{at:%Y%m%d%H%M%S}", "user_id": USERS[m % 6],
-            "agent_id": "NEXUS", "session_id": "s", "tokens_used": 100,
-            "response_time_ms": factor * NORMAL[m % 30], "subscription_tier": "pro",
-            "timestamp": at.isoformat(),
-        })  # fmt: skip
+        out.append(
+            {
+                "event_id": f"ev-{at:%Y%m%d%H%M%S}",
+                "user_id": USERS[m % 6],
+                "agent_id": "NEXUS",
+                "session_id": "s",
+                "tokens_used": 100,
+                "response_time_ms": factor * NORMAL[m % 30],
+                "subscription_tier": "pro",
+                "timestamp": at.isoformat(),
+            }
+        )
     return out
 
 
 async def replay(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, events: list[dict[str, Any]],
-    start: datetime, end: datetime,
-) -> list[tuple[datetime, AlertChanges]]:  # fmt: skip
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    events: list[dict[str, Any]],
+    start: datetime,
+    end: datetime,
+) -> list[tuple[datetime, AlertChanges]]:
     """Every 5 minutes: ingest what happened before, then run the scheduled rules."""
     out, t = [], start + timedelta(minutes=5)
     while t <= end:
@@ -144,8 +158,13 @@ async def replay(
         ]
         async with transaction(sessions) as s:
             if batch:
-                await ingest_payload(s, payload={"events": batch}, webhook_id=f"w{t:%H%M}",
-                                     settings=settings, received_at=t)  # fmt: skip
+                await ingest_payload(
+                    s,
+                    payload={"events": batch},
+                    webhook_id=f"w{t:%H%M}",
+                    settings=settings,
+                    received_at=t,
+                )
             out.append((t, await evaluate_alerts(s, now=t, policy=AlertPolicy())))
         t += timedelta(minutes=5)
     return out
@@ -167,8 +186,10 @@ async def test_detected_within_an_hour_one_alert_then_resolved(
     [(at, alert)] = raised  # one alert for the whole degradation
     assert onset < at <= onset + timedelta(hours=1)
     assert (alert.subject, alert.agent_id, alert.alert_type) == (
-        "agent:NEXUS", "NEXUS", "performance_degradation",
-    )  # fmt: skip
+        "agent:NEXUS",
+        "NEXUS",
+        "performance_degradation",
+    )
     assert alert.severity in ("warning", "critical")  # by the ratio when first seen
     assert alert.data["mean_ratio"] >= POLICY.mean_factor
     assert alert.data["baseline_p95_ms"] is not None
@@ -188,8 +209,13 @@ async def test_response_time_experienced(
     h10 = DAY.replace(hour=10)
     events = minute_events(h10, 60, h10 + timedelta(minutes=30), h10 + timedelta(hours=2))
     async with transaction(sessions) as s:
-        await ingest_payload(s, payload={"events": events}, webhook_id="w", settings=settings,
-                             received_at=h10 + timedelta(hours=1))  # fmt: skip
+        await ingest_payload(
+            s,
+            payload={"events": events},
+            webhook_id="w",
+            settings=settings,
+            received_at=h10 + timedelta(hours=1),
+        )
         got = await response_time_experienced(s, ["u1", "u3", "nobody"], DAY.date())
     assert set(got) == {"u1", "u3"}
     u1 = [e["response_time_ms"] for e in events if e["user_id"] == "u1"]

@@ -68,38 +68,53 @@ async def test_week_over_week_and_previous_window(
     assert body["window"] == window(0, 7)
     check(
         body["totals"],
-        {"interactions": 21, "tokens": 2400, "active_users": 2,
-         "avg_response_time_ms": (20 * 1000 + 3000) / 21},
-    )  # fmt: skip
+        {
+            "interactions": 21,
+            "tokens": 2400,
+            "active_users": 2,
+            "avg_response_time_ms": (20 * 1000 + 3000) / 21,
+        },
+    )
     # Previous: days 7-13 = a: 3 (day 7) + 6×2 (days 8-13), c: 1.
     assert body["previous"]["window"] == window(7, 7)
     check(
         body["previous"]["totals"],
-        {"interactions": 16, "tokens": 1800, "active_users": 2,
-         "avg_response_time_ms": (3 * 1000 + 12 * 500 + 500) / 16},
-    )  # fmt: skip
+        {
+            "interactions": 16,
+            "tokens": 1800,
+            "active_users": 2,
+            "avg_response_time_ms": (3 * 1000 + 12 * 500 + 500) / 16,
+        },
+    )
     check(
         body["change"],
-        {"interactions_pct": 31.25, "tokens_pct": 33.33, "active_users_pct": 0.0,
-         "avg_response_time_pct": 100 * (1095.2 - 593.8) / 593.8},
-    )  # fmt: skip
+        {
+            "interactions_pct": 31.25,
+            "tokens_pct": 33.33,
+            "active_users_pct": 0.0,
+            "avg_response_time_pct": 100 * (1095.2 - 593.8) / 593.8,
+        },
+    )
     wow = body["week_over_week"]
     # Last 7 complete days (1-7 ago) vs days 8-14 ago: today's events are left out.
     assert (wow["current"]["window"], wow["previous"]["window"]) == (window(1, 7), window(8, 7))
     check(
         wow["current"]["totals"],
-        {"interactions": 22, "tokens": 2500, "active_users": 2,
-         "avg_response_time_ms": 24000 / 22},
-    )  # fmt: skip
+        {"interactions": 22, "tokens": 2500, "active_users": 2, "avg_response_time_ms": 24000 / 22},
+    )
     check(
         wow["previous"]["totals"],
         {"interactions": 15, "tokens": 1700, "active_users": 2, "avg_response_time_ms": 500.0},
     )
     check(
         wow["change"],
-        {"interactions_pct": 46.67, "tokens_pct": 47.06, "active_users_pct": 0.0,
-         "avg_response_time_pct": 118.18},
-    )  # fmt: skip
+        {
+            "interactions_pct": 46.67,
+            "tokens_pct": 47.06,
+            "active_users_pct": 0.0,
+            "avg_response_time_pct": 118.18,
+        },
+    )
 
 
 async def test_one_day_and_empty_previous(

@@ -47,10 +47,15 @@ def constructed_events() -> list[dict[str, Any]]:
             for j in range(count(i)):
                 at = datetime.combine(day, time(7 + j % 10, j % 60), UTC)
                 out.append(
-                    event(user_id=user, subscription_tier=tier, agent_id=agents[j % len(agents)],
-                          tokens_used=100 + 20 * (j % 5), response_time_ms=800,
-                          timestamp=at.isoformat())
-                )  # fmt: skip
+                    event(
+                        user_id=user,
+                        subscription_tier=tier,
+                        agent_id=agents[j % len(agents)],
+                        tokens_used=100 + 20 * (j % 5),
+                        response_time_ms=800,
+                        timestamp=at.isoformat(),
+                    )
+                )
     now = datetime.now(UTC)
     moment = max(datetime.combine(now.date(), time.min, UTC), now - timedelta(seconds=5))
     out.append(event(user_id="today_only", subscription_tier="pro", timestamp=moment.isoformat()))
@@ -140,9 +145,10 @@ async def test_customer_trends_and_classes(
     assert body["window"]["start"] == window_days()[0].isoformat()
     assert body["window"]["end"] == window_days()[-1].isoformat()
     found = {
-        c["user_id"]: (name, c) for name, cohort in body["customers"].items()
+        c["user_id"]: (name, c)
+        for name, cohort in body["customers"].items()
         for c in cohort["customers"]
-    }  # fmt: skip
+    }
     assert set(found) == set(CUSTOMERS)  # today_only used it outside the window
     window = in_window(loaded)
     for user, (tier, _, _, expected_class) in CUSTOMERS.items():
@@ -158,8 +164,9 @@ async def test_customer_trends_and_classes(
     # Growing: new customers (no first half) first, then by % change.
     assert [c["user_id"] for c in body["customers"]["growing"]["customers"]] == ["new", "grow"]
     assert [c["user_id"] for c in body["customers"]["declining"]["customers"]] == [
-        "decline", "stopping"
-    ]  # fmt: skip
+        "decline",
+        "stopping",
+    ]
 
 
 async def test_overall_and_agent_trends(
@@ -206,8 +213,9 @@ async def test_agent_mix_per_tier(
         assert sum(a["share_pct"] for a in mix["agents"]) == pytest.approx(100, abs=0.03)
         for a in mix["agents"]:
             assert a["interactions"] == want[a["agent_id"]]
-            assert a["share_pct"] == pytest.approx(100 * want[a["agent_id"]] / mix["interactions"],
-                                                   abs=0.006)  # fmt: skip
+            assert a["share_pct"] == pytest.approx(
+                100 * want[a["agent_id"]] / mix["interactions"], abs=0.006
+            )
         shares = [a["share_pct"] for a in mix["agents"]]
         assert shares == sorted(shares, reverse=True)
     # With limit=1 the rest of a tier is one '(other)' row; shares still add up to 100.
@@ -261,8 +269,13 @@ async def test_short_windows_and_validation(
     # A week: too short for dormancy (nothing before the last 7 days to have stopped from).
     week = await get_patterns(client, read_headers, "days=7")
     assert week["customers"]["dormant"]["count"] == 0
-    for query, field in (("days=0", "days"), ("days=367", "days"), ("days=x", "days"),
-                         ("limit=0", "limit"), ("limit=101", "limit")):  # fmt: skip
+    for query, field in (
+        ("days=0", "days"),
+        ("days=367", "days"),
+        ("days=x", "days"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+    ):
         resp = await client.get(f"/agent-usage/patterns?{query}", headers=read_headers)
         assert resp.status_code == 422
         assert resp.json()["field"] == field

@@ -34,10 +34,16 @@ POLICY = UpgradePolicy()
 def daily(user: str, day: date, interactions: int, tokens: int) -> dict[str, Any]:
     at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
     return {
-        "day": day, "user_id": user, "agent_id": "NEXUS", "interactions": interactions,
-        "tokens": tokens, "response_time_sum_ms": 1000 * interactions,
-        "response_time_max_ms": 1000, "first_at": at, "last_at": at,
-    }  # fmt: skip
+        "day": day,
+        "user_id": user,
+        "agent_id": "NEXUS",
+        "interactions": interactions,
+        "tokens": tokens,
+        "response_time_sum_ms": 1000 * interactions,
+        "response_time_max_ms": 1000,
+        "first_at": at,
+        "last_at": at,
+    }
 
 
 async def seed(
@@ -61,10 +67,19 @@ async def seed(
     async with transaction(sessions) as s:
         await s.execute(
             insert(Customer),
-            [{"id": uuid.uuid4(), "user_id": user, "tier": tier, "status": status,
-              "billing_anchor_day": anchor, "state_at": NOW - timedelta(days=90),
-              "created_at": NOW, "updated_at": NOW}],
-        )  # fmt: skip
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "user_id": user,
+                    "tier": tier,
+                    "status": status,
+                    "billing_anchor_day": anchor,
+                    "state_at": NOW - timedelta(days=90),
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                }
+            ],
+        )
         await s.execute(insert(agent_usage_daily), rows)
 
 
@@ -153,13 +168,25 @@ async def test_too_early_in_the_period_is_not_flagged(
 )
 def test_confidence_stays_between_0_and_1(elapsed: int, active: int, used: tuple[int, int]) -> None:
     tier = UsageTierLimit(
-        tier="pro", display_name="Pro", rank=2, monthly_tokens=1_000_000,
-        monthly_interactions=5_000, monthly_price_cents=9_900, currency="USD",
-    )  # fmt: skip
+        tier="pro",
+        display_name="Pro",
+        rank=2,
+        monthly_tokens=1_000_000,
+        monthly_interactions=5_000,
+        monthly_price_cents=9_900,
+        currency="USD",
+    )
     a = Assessment(
-        Subscription("u", "pro", "active", None), tier, date(2025, 11, 1), date(2025, 12, 1),
-        elapsed, active, used, (float(used[0]), float(used[1])), (0.0, 0.0),
-    )  # fmt: skip
+        Subscription("u", "pro", "active", None),
+        tier,
+        date(2025, 11, 1),
+        date(2025, 12, 1),
+        elapsed,
+        active,
+        used,
+        (float(used[0]), float(used[1])),
+        (0.0, 0.0),
+    )
     assert 0.0 <= confidence(a, POLICY) <= 1.0
 
 

@@ -25,11 +25,20 @@ TIERS = ("essential", "pro", "elite")
 
 def event(rng: random.Random, occurred: datetime, user: str | None = None) -> dict[str, Any]:
     user = user or f"u{rng.randrange(40)}"
-    return {"id": uuid7(), "event_id": str(uuid7()), "user_id": user,
-            "agent_id": rng.choice(AGENTS), "session_id": "s",
-            "tokens_used": rng.randrange(1, 5000), "response_time_ms": rng.randrange(1, 9000),
-            "subscription_tier": TIERS[int(user[1:]) % 3], "occurred_at": occurred,
-            "day": local_day(occurred, TZ), "received_at": utcnow(), "metadata": {}}  # fmt: skip
+    return {
+        "id": uuid7(),
+        "event_id": str(uuid7()),
+        "user_id": user,
+        "agent_id": rng.choice(AGENTS),
+        "session_id": "s",
+        "tokens_used": rng.randrange(1, 5000),
+        "response_time_ms": rng.randrange(1, 9000),
+        "subscription_tier": TIERS[int(user[1:]) % 3],
+        "occurred_at": occurred,
+        "day": local_day(occurred, TZ),
+        "received_at": utcnow(),
+        "metadata": {},
+    }
 
 
 async def store(sessions: async_sessionmaker[AsyncSession], rows: list[dict[str, Any]]) -> None:
@@ -69,8 +78,10 @@ async def test_cached_past_plus_live_day_equals_a_direct_read(
     now = utcnow()
     today = local_day(now, TZ)
     midnight = day_start(today, TZ)
-    history = [event(rng, midnight - timedelta(minutes=rng.randrange(1, 40 * 24 * 60)))
-               for _ in range(1500)]  # fmt: skip
+    history = [
+        event(rng, midnight - timedelta(minutes=rng.randrange(1, 40 * 24 * 60)))
+        for _ in range(1500)
+    ]
     await store(sessions, history)
     await assert_same(sessions, today)  # first reads fill the cache
     await assert_same(sessions, today)  # served from it

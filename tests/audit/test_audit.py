@@ -112,11 +112,16 @@ async def test_filters_actor_action_prefix_and_time(
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     async with transaction(sessions) as session:
         for i, (actor, action) in enumerate(
-            [("user:a@x.co", "alert.acknowledged"), ("user:b@x.co", "alert.resolved"),
-             ("user:a@x.co", "sequence.started"), ("system", "alert.raised")]
-        ):  # fmt: skip
-            await record(session, actor=actor, action=action, target=f"t:{i}",
-                         at=t0 + timedelta(hours=i))  # fmt: skip
+            [
+                ("user:a@x.co", "alert.acknowledged"),
+                ("user:b@x.co", "alert.resolved"),
+                ("user:a@x.co", "sequence.started"),
+                ("system", "alert.raised"),
+            ]
+        ):
+            await record(
+                session, actor=actor, action=action, target=f"t:{i}", at=t0 + timedelta(hours=i)
+            )
     by_a = await entries(client, admin_headers, actor="user:a@x.co")
     assert [r["target"] for r in by_a] == ["t:2", "t:0"]
     alerts = await entries(client, admin_headers, action="alert.", since="2026-11-01T00:30:00Z")
@@ -227,8 +232,9 @@ async def test_settings_changes_are_recorded_at_startup_without_secrets(
 async def test_user_changes_are_audited(sessions: async_sessionmaker[AsyncSession]) -> None:
     email, password = "ana@ngx.mx", "a long enough password"
     async with transaction(sessions) as session:
-        await users.create_user(session, email=email, password=password, role="analyst",
-                                actor="user:boss@ngx.mx")  # fmt: skip
+        await users.create_user(
+            session, email=email, password=password, role="analyst", actor="user:boss@ngx.mx"
+        )
     async with transaction(sessions) as session:
         await users.set_role(session, email=email, role="sales")
         await users.set_role(session, email=email, role="sales")  # unchanged: not recorded
@@ -255,9 +261,15 @@ async def test_cli_set_role_and_set_password_are_audited(
     def run(*args: str, stdin: str | None = None) -> str:
         env = server_env(db_url)
         done = subprocess.run(
-            [*nexus_crm_command(), *args], input=stdin, env=env, cwd=tmp_path,
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+            [*nexus_crm_command(), *args],
+            input=stdin,
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 

@@ -10,8 +10,12 @@ from tests.processes import nexus_crm_command
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*nexus_crm_command(), "genesis", "outbox", *args],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [*nexus_crm_command(), "genesis", "outbox", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def make_outbox(path: Path) -> None:

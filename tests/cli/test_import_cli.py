@@ -59,7 +59,11 @@ async def test_import_events_then_reimport_reports_every_event_as_duplicate(
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)
     assert {k: summary[k] for k in ("read", "imported", "duplicates", "rejected")} == {
-        "read": 40, "imported": 0, "duplicates": 40, "rejected": 0}  # fmt: skip
+        "read": 40,
+        "imported": 0,
+        "duplicates": 40,
+        "rejected": 0,
+    }
     assert summary["kind"] == "events"
     assert await snapshot(sessions) == before
 
@@ -68,8 +72,13 @@ async def test_rejected_lines_are_listed_on_stderr_and_the_exit_code_is_1(
     db_url: str, sessions: Sessions, tmp_path: Path
 ) -> None:
     good = history(2)
-    lines: list[Any] = [good[0], "{oops", event(tokens_used=-1, timestamp=T0.isoformat()),
-                        "", good[1]]  # fmt: skip
+    lines: list[Any] = [
+        good[0],
+        "{oops",
+        event(tokens_used=-1, timestamp=T0.isoformat()),
+        "",
+        good[1],
+    ]
     path = write_lines(tmp_path / "events.jsonl", lines)
     result = nexus("import", "events", str(path), db_url=db_url, cwd=tmp_path)
     assert result.returncode == 1
@@ -87,10 +96,15 @@ async def test_subscriptions_csv_import_and_reimport_changes_nothing(
 ) -> None:
     columns = ["user_id", "tier", "status", "email", "timestamp"]
     rows = [
-        {"user_id": "u1", "tier": "pro", "status": "active", "email": "a@example.com",
-         "timestamp": T0.isoformat()},
+        {
+            "user_id": "u1",
+            "tier": "pro",
+            "status": "active",
+            "email": "a@example.com",
+            "timestamp": T0.isoformat(),
+        },
         {"user_id": "u1", "tier": "prime", "status": "active", "timestamp": "2026-04-01T00:00:00Z"},
-    ]  # fmt: skip
+    ]
     path = write_csv(tmp_path / "subs.csv", rows, columns=columns)
     first = nexus("import", "subscriptions", str(path), "--json", db_url=db_url, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -105,8 +119,9 @@ async def test_subscriptions_csv_import_and_reimport_changes_nothing(
 def test_unreadable_input_or_database_exits_2_with_a_clear_message(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    missing = nexus("import", "events", str(tmp_path / "nope.jsonl"), db_url=sqlite_url,
-                    cwd=tmp_path)  # fmt: skip
+    missing = nexus(
+        "import", "events", str(tmp_path / "nope.jsonl"), db_url=sqlite_url, cwd=tmp_path
+    )
     assert missing.returncode == 2
     assert missing.stderr == f"error: {tmp_path / 'nope.jsonl'}: No such file or directory\n"
 

@@ -86,20 +86,27 @@ def settings(db_url: str, inbox: tuple[Inbox, int]) -> Settings:
 
 
 async def customer(
-    client: httpx.AsyncClient, user: str = "cliente_123", *, tier: str = "pro",
-    email: str | None = "ana@example.com", status: str = "active", tokens: int = 150,
-) -> None:  # fmt: skip
+    client: httpx.AsyncClient,
+    user: str = "cliente_123",
+    *,
+    tier: str = "pro",
+    email: str | None = "ana@example.com",
+    status: str = "active",
+    tokens: int = 150,
+) -> None:
     """A customer with a subscription and one usage event (the webhooks' real path)."""
-    await post_subscription(client, user_id=user, tier=tier, status=status, email=email,
-                            name="Ana")  # fmt: skip
+    await post_subscription(client, user_id=user, tier=tier, status=status, email=email, name="Ana")
     if tokens:
         await post_events(client, event(user_id=user, subscription_tier=tier, tokens_used=tokens))
 
 
 async def start(
-    client: httpx.AsyncClient, headers: dict[str, str], user: str = "cliente_123",
-    tier: str = "elite", reason: str = "High usage pattern",
-) -> httpx.Response:  # fmt: skip
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    user: str = "cliente_123",
+    tier: str = "elite",
+    reason: str = "High usage pattern",
+) -> httpx.Response:
     """POST a sequence as the MCP tool does."""
     body = {"user_id": user, "recommended_tier": tier, "reason": reason}
     return await client.post(SEQUENCES, json=body, headers=headers)
@@ -143,12 +150,26 @@ async def heavy_user(
 ) -> None:
     """A customer who used ``tokens`` over the last 8 complete days, every day (85 % of Pro)."""
     now = datetime.now(UTC)
-    await post_subscription(client, user_id=user, tier=tier, status="active",
-                            email=f"{user}@example.com", name=user.title(),
-                            billing_anchor_day=anchor_day(now.date()))  # fmt: skip
+    await post_subscription(
+        client,
+        user_id=user,
+        tier=tier,
+        status="active",
+        email=f"{user}@example.com",
+        name=user.title(),
+        billing_anchor_day=anchor_day(now.date()),
+    )
     days = 8
-    await post_events(client, *(
-        event(user_id=user, subscription_tier=tier, tokens_used=tokens // days,
-              agent_id="SAGE", timestamp=(now - timedelta(days=k, hours=1)).isoformat())
-        for k in range(1, days + 1)
-    ))  # fmt: skip
+    await post_events(
+        client,
+        *(
+            event(
+                user_id=user,
+                subscription_tier=tier,
+                tokens_used=tokens // days,
+                agent_id="SAGE",
+                timestamp=(now - timedelta(days=k, hours=1)).isoformat(),
+            )
+            for k in range(1, days + 1)
+        ),
+    )

@@ -21,8 +21,10 @@ async def test_start_answers_the_contract(
     assert resp.json()["created"] is True
     seq = sequence_of(resp)
     assert (seq["user_id"], seq["current_tier"], seq["recommended_tier"]) == (
-        "cliente_123", "pro", "elite",
-    )  # fmt: skip
+        "cliente_123",
+        "pro",
+        "elite",
+    )
     assert (seq["status"], seq["automatic"], seq["ended_at"]) == ("active", False, None)
     assert seq["created_by"].startswith("key:")
     assert seq["reason"] == "High usage pattern"
@@ -33,8 +35,15 @@ async def test_start_answers_the_contract(
         (2, "last_offer", "email", "scheduled", 0),
     ]
     assert {k for s in steps for k in s} == {
-        "index", "kind", "channel", "due_at", "status", "attempts", "sent_at", "last_error",
-    }  # fmt: skip
+        "index",
+        "kind",
+        "channel",
+        "due_at",
+        "status",
+        "attempts",
+        "sent_at",
+        "last_error",
+    }
 
 
 async def test_start_is_idempotent_while_a_sequence_is_active(
@@ -61,18 +70,30 @@ async def test_validation_errors_name_the_field(
     await customer(client, "gone", status="cancelled")
     cases = [
         ({"user_id": "nobody", "recommended_tier": "elite", "reason": "x"}, 404, "user_id"),
-        ({"user_id": "cliente_123", "recommended_tier": "gold", "reason": "x"}, 422,
-         "recommended_tier"),
-        ({"user_id": "cliente_123", "recommended_tier": "pro", "reason": "x"}, 422,
-         "recommended_tier"),
-        ({"user_id": "cliente_123", "recommended_tier": "essential", "reason": "x"}, 422,
-         "recommended_tier"),
+        (
+            {"user_id": "cliente_123", "recommended_tier": "gold", "reason": "x"},
+            422,
+            "recommended_tier",
+        ),
+        (
+            {"user_id": "cliente_123", "recommended_tier": "pro", "reason": "x"},
+            422,
+            "recommended_tier",
+        ),
+        (
+            {"user_id": "cliente_123", "recommended_tier": "essential", "reason": "x"},
+            422,
+            "recommended_tier",
+        ),
         ({"user_id": "cliente_123", "recommended_tier": "elite", "reason": ""}, 422, "reason"),
-        ({"user_id": "cliente_123", "recommended_tier": "elite", "reason": "x" * 501}, 422,
-         "reason"),
+        (
+            {"user_id": "cliente_123", "recommended_tier": "elite", "reason": "x" * 501},
+            422,
+            "reason",
+        ),
         ({"user_id": "cliente_123", "recommended_tier": "elite"}, 422, "reason"),
         ({"user_id": "gone", "recommended_tier": "elite", "reason": "x"}, 409, "user_id"),
-    ]  # fmt: skip
+    ]
     for body, status, field in cases:
         resp = await client.post(SEQUENCES, json=body, headers=admin_headers)
         assert resp.status_code == status, (body, resp.text)
@@ -90,8 +111,9 @@ async def test_cancel_ends_an_active_sequence_once(
     await customer(client, "a")
     first = sequence_of(await start(client, admin_headers, "a"))
     url = f"{SEQUENCES}/{first['id']}"
-    resp = await client.post(f"{url}/cancel", json={"note": "spoke on the phone"},
-                             headers=admin_headers)  # fmt: skip
+    resp = await client.post(
+        f"{url}/cancel", json={"note": "spoke on the phone"}, headers=admin_headers
+    )
     assert resp.status_code == 200, resp.text
     done = resp.json()
     assert (done["status"], done["ended_at"] is not None) == ("cancelled", True)
@@ -119,9 +141,13 @@ async def test_replied_is_recorded_in_the_audit_trail(
     by_status = await client.get(SEQUENCES, params={"status": "replied"}, headers=admin_headers)
     assert [s["user_id"] for s in by_status.json()["sequences"]] == ["b"]
     async with sessions() as s:
-        rows = (await s.execute(select(UpsellSequenceEvent.action, UpsellSequenceEvent.automatic)
-                                .where(UpsellSequenceEvent.sequence_id == uuid.UUID(second["id"]))
-                                .order_by(UpsellSequenceEvent.at))).all()  # fmt: skip
+        rows = (
+            await s.execute(
+                select(UpsellSequenceEvent.action, UpsellSequenceEvent.automatic)
+                .where(UpsellSequenceEvent.sequence_id == uuid.UUID(second["id"]))
+                .order_by(UpsellSequenceEvent.at)
+            )
+        ).all()
     assert [tuple(r) for r in rows] == [("started", False), ("replied", False)]
 
 

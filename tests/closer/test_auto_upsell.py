@@ -23,11 +23,15 @@ from tests.closer.conftest import SEQUENCES, customer, heavy_user, served, start
 
 def draft(user: str, confidence: float, tier: str = "elite") -> AlertDraft:
     return AlertDraft(
-        alert_type="upgrade_opportunity", severity="info", subject=f"user:{user}",
-        period_key="2026-11-01", title=f"{user} outgrows Pro", message="m",
+        alert_type="upgrade_opportunity",
+        severity="info",
+        subject=f"user:{user}",
+        period_key="2026-11-01",
+        title=f"{user} outgrows Pro",
+        message="m",
         data={"tier": "pro", "recommended_tier": tier, "confidence": confidence},
         user_id=user,
-    )  # fmt: skip
+    )
 
 
 async def raised(sessions: async_sessionmaker[AsyncSession], *drafts: AlertDraft) -> AlertChanges:
@@ -57,18 +61,25 @@ async def test_confident_alerts_start_sequences_under_the_daily_cap(
         await customer(client, user)
     await start(client, admin_headers, "busy")  # a human started one already
     policy = AutoUpsellPolicy(enabled=True, min_confidence=0.8, daily_cap=2)
-    changes = await raised(sessions, draft("u1", 0.85), draft("u2", 0.95), draft("u3", 0.5),
-                           draft("busy", 0.99), draft("u4", 0.9))  # fmt: skip
-    started = await run_auto_upsell(changes, sessions=sessions, policy=policy,
-                                    plan=SequencePlan())  # fmt: skip
+    changes = await raised(
+        sessions,
+        draft("u1", 0.85),
+        draft("u2", 0.95),
+        draft("u3", 0.5),
+        draft("busy", 0.99),
+        draft("u4", 0.9),
+    )
+    started = await run_auto_upsell(changes, sessions=sessions, policy=policy, plan=SequencePlan())
     assert sorted(s.user_id for s in started) == ["u2", "u4"]  # most confident; busy had one
     for seq in started:
         assert (seq.automatic, seq.created_by) == (True, "system:auto-upsell")
         assert seq.reason.startswith("automatic: upgrade_opportunity alert")
         (entry,) = seq.history
         assert (entry.action, entry.actor, entry.automatic) == (
-            "started", "system:auto-upsell", True,
-        )  # fmt: skip
+            "started",
+            "system:auto-upsell",
+            True,
+        )
     more = await raised(sessions, draft("u5", 0.99))
     assert await run_auto_upsell(more, sessions=sessions, policy=policy, plan=SequencePlan()) == []
     wider = AutoUpsellPolicy(enabled=True, min_confidence=0.8, daily_cap=3)

@@ -33,8 +33,10 @@ async def test_start_deliver_list_and_cancel(
     assert "cli" in line.split()
     cancelled = cli("cancel", line.split()[0], "--note", "called")
     assert cancelled.split()[1] == "cancelled"
-    refused = run_cli("upsell", "start", "nobody", "--tier", "elite", database_url=db_url,
-                      cwd=tmp_path)  # fmt: skip
+    refused = run_cli(
+        "upsell", "start", "nobody", "--tier", "elite", database_url=db_url, cwd=tmp_path
+    )
     assert (refused.returncode, refused.stderr.strip()) == (
-        1, "error: no customer with user_id 'nobody'",
-    )  # fmt: skip
+        1,
+        "error: no customer with user_id 'nobody'",
+    )

@@ -45,9 +45,12 @@ async def drain(settings: Settings, at: list[int]) -> list[str]:
 
 
 async def test_two_workers_send_each_email_exactly_once(
-    app: FastAPI, client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings,
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    settings: Settings,
     inbox: tuple[Inbox, int],
-) -> None:  # fmt: skip
+) -> None:
     await seed(client, admin_headers)
     a, b = await asyncio.gather(drain(settings, [0, 3, 8]), drain(settings, [0, 3, 8]))
     assert len(a) + len(b) == 3 * CUSTOMERS

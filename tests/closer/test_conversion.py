@@ -24,22 +24,30 @@ async def get(client: httpx.AsyncClient, headers: dict[str, str], seq: dict[str,
 
 
 async def test_an_upgrade_event_converts_in_the_same_transaction(
-    app: FastAPI, client: httpx.AsyncClient, admin_headers: dict[str, str],
-    settings: Settings, inbox: tuple[Inbox, int],
-) -> None:  # fmt: skip
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    settings: Settings,
+    inbox: tuple[Inbox, int],
+) -> None:
     await customer(client, "up")
     await customer(client, "half")
     seq = sequence_of(await start(client, admin_headers, "up"))
     half = sequence_of(await start(client, admin_headers, "half", tier="prime"))
-    await post_events(client, event(user_id="up", subscription_tier="prime"),
-                      event(user_id="half", subscription_tier="elite"))  # fmt: skip
+    await post_events(
+        client,
+        event(user_id="up", subscription_tier="prime"),
+        event(user_id="half", subscription_tier="elite"),
+    )
     done = await get(client, admin_headers, seq)
     assert (done["status"], done["ended_at"] is not None) == ("converted", True)
     assert [s["status"] for s in done["steps"]] == ["skipped"] * 3
     last = done["history"][-1]
     assert (last["action"], last["actor"], last["note"]) == (
-        "converted", "system", "customer is now on prime",
-    )  # fmt: skip
+        "converted",
+        "system",
+        "customer is now on prime",
+    )
     assert (await get(client, admin_headers, half))["status"] == "active"  # elite < prime
     sent = await deliver_due(app.state.sessions, settings, now=utcnow())
     assert [o.user_id for o in sent.sent] == ["half"]  # nothing goes to a converted customer
@@ -62,9 +70,12 @@ async def test_a_subscription_update_converts_or_cancels(
 
 
 async def completed(
-    app: FastAPI, client: httpx.AsyncClient, headers: dict[str, str], settings: Settings,
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    settings: Settings,
     users: tuple[str, ...],
-) -> None:  # fmt: skip
+) -> None:
     """Sequences of these customers, every step sent: completed."""
     for user in users:
         await customer(client, user)
@@ -77,9 +88,12 @@ async def completed(
 
 
 async def test_a_completed_sequence_still_converts_and_rates_count_sequences(
-    app: FastAPI, client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings,
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    settings: Settings,
     inbox: tuple[Inbox, int],
-) -> None:  # fmt: skip
+) -> None:
     await completed(app, client, admin_headers, settings, ("c1", "c2", "c3", "c4"))
     assert len(inbox[0].messages) == 12
     await post_events(client, event(user_id="c1", subscription_tier="elite"))
@@ -93,8 +107,9 @@ async def test_a_completed_sequence_still_converts_and_rates_count_sequences(
     w = window(30, local_day(now, settings.tz), "UTC")
     async with transaction(app.state.sessions) as session:
         rows = await conversion_rates(session, w=w, tz=settings.tz, now=now, follow_up_days=30)
-        late = await conversion_rates(session, w=w, tz=settings.tz,
-                                      now=now + timedelta(days=31), follow_up_days=30)  # fmt: skip
+        late = await conversion_rates(
+            session, w=w, tz=settings.tz, now=now + timedelta(days=31), follow_up_days=30
+        )
     pro = next(r for r in rows if (r.source, r.tier) == ("upsell_sequences", "pro"))
     # c3 and c4 completed within the follow-up: pending like c5, so no rate is known yet
     assert (pro.started, pro.converted, pro.pending, pro.rate) == (5, 2, 3, 1.0)

@@ -17,12 +17,18 @@ from tests.support import event
 
 
 async def test_the_first_email_carries_the_customers_figures(
-    app: FastAPI, client: httpx.AsyncClient, admin_headers: dict[str, str],
-    settings: Settings, inbox: tuple[Inbox, int],
-) -> None:  # fmt: skip
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    settings: Settings,
+    inbox: tuple[Inbox, int],
+) -> None:
     await customer(client, tokens=0)
-    await post_events(client, *(event(agent_id="BLAZE", tokens_used=40_000) for _ in range(3)),
-                      event(agent_id="NEXUS", tokens_used=10_000))  # fmt: skip
+    await post_events(
+        client,
+        *(event(agent_id="BLAZE", tokens_used=40_000) for _ in range(3)),
+        event(agent_id="NEXUS", tokens_used=10_000),
+    )
     await start(client, admin_headers)
     first = await deliver_due(app.state.sessions, settings, now=utcnow())
     assert [o.kind for o in first.sent] == ["initial"]
@@ -31,16 +37,25 @@ async def test_the_first_email_carries_the_customers_figures(
     assert msg["From"] == "NGX <no-reply@ngx.local>"
     assert msg["Subject"] == "Ana, you have used 13 % of your Pro plan"
     body = msg.get_content()
-    for figure in ("130,000 of 1,000,000 tokens (13 %)", "4 of 5,000 interactions",
-                   "BLAZE (3 interactions)", "Elite", "20,000 interactions",
-                   "4,000,000 tokens", "299.00 USD"):  # fmt: skip
+    for figure in (
+        "130,000 of 1,000,000 tokens (13 %)",
+        "4 of 5,000 interactions",
+        "BLAZE (3 interactions)",
+        "Elite",
+        "20,000 interactions",
+        "4,000,000 tokens",
+        "299.00 USD",
+    ):
         assert figure in body, figure
 
 
 async def test_steps_go_out_when_due_and_never_twice(
-    app: FastAPI, client: httpx.AsyncClient, admin_headers: dict[str, str],
-    settings: Settings, inbox: tuple[Inbox, int],
-) -> None:  # fmt: skip
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    settings: Settings,
+    inbox: tuple[Inbox, int],
+) -> None:
     sessions = app.state.sessions
     await customer(client)
     seq = sequence_of(await start(client, admin_headers))
@@ -51,21 +66,28 @@ async def test_steps_go_out_when_due_and_never_twice(
         kinds.append([o.kind for o in done.sent])
     assert kinds == [["initial"], [], ["follow_up"], ["last_offer"], []]
     assert len(inbox[0].messages) == 3
-    done_seq = (await client.get(f"/agent-usage/upsell-sequences/{seq['id']}",
-                                 headers=admin_headers)).json()  # fmt: skip
+    done_seq = (
+        await client.get(f"/agent-usage/upsell-sequences/{seq['id']}", headers=admin_headers)
+    ).json()
     assert done_seq["status"] == "completed"
     assert [(s["status"], s["attempts"]) for s in done_seq["steps"]] == [("sent", 1)] * 3
     assert all(s["sent_at"] for s in done_seq["steps"])
     assert done_seq["history"][-1]["action"] == "completed"
-    trail = (await client.get("/agent-usage/audit", params={"target": f"sequence:{seq['id']}"},
-                              headers=admin_headers)).json()["entries"]  # fmt: skip
+    trail = (
+        await client.get(
+            "/agent-usage/audit", params={"target": f"sequence:{seq['id']}"}, headers=admin_headers
+        )
+    ).json()["entries"]
     assert [(e["action"], e["actor"]) for e in reversed(trail)] == [
         ("sequence.started", trail[-1]["actor"]),
         *[("sequence.step_sent", "system:upsell-worker")] * 3,
         ("sequence.completed", "system"),
     ]
     assert [e["details"]["step"] for e in trail if e["action"] == "sequence.step_sent"] == [
-        "last_offer", "follow_up", "initial"]  # fmt: skip
+        "last_offer",
+        "follow_up",
+        "initial",
+    ]
 
 
 async def test_a_refused_send_is_retried_with_backoff_then_fails(
@@ -82,8 +104,9 @@ async def test_a_refused_send_is_retried_with_backoff_then_fails(
         first = (await steps(sessions, seq["id"]))[0]
         assert (first.status, first.attempts) == ("scheduled", 1)
         assert ("451" in (first.last_error or ""), first.next_attempt_at) == (
-            True, t0 + timedelta(seconds=60),
-        )  # fmt: skip
+            True,
+            t0 + timedelta(seconds=60),
+        )
         assert (await deliver_due(sessions, tuned, now=t0 + timedelta(seconds=59))).retried == 0
         t1 = t0 + timedelta(seconds=60)
         assert (await deliver_due(sessions, tuned, now=t1)).retried == 1
@@ -101,9 +124,12 @@ async def test_a_refused_send_is_retried_with_backoff_then_fails(
 
 
 async def test_a_customer_without_email_fails_the_step_at_once(
-    app: FastAPI, client: httpx.AsyncClient, admin_headers: dict[str, str],
-    settings: Settings, inbox: tuple[Inbox, int],
-) -> None:  # fmt: skip
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    settings: Settings,
+    inbox: tuple[Inbox, int],
+) -> None:
     await customer(client, "mute", email=None)
     seq = sequence_of(await start(client, admin_headers, "mute"))
     done = await deliver_due(app.state.sessions, settings, now=utcnow())

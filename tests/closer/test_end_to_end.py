@@ -53,9 +53,12 @@ async def customer_at_85(
 
 
 async def test_from_85_percent_to_a_converted_sequence(
-    app: FastAPI, client: httpx.AsyncClient, admin_headers: dict[str, str],
-    settings: Settings, inbox: tuple[Inbox, int],
-) -> None:  # fmt: skip
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    settings: Settings,
+    inbox: tuple[Inbox, int],
+) -> None:
     upgrade = await customer_at_85(app, client, admin_headers, settings)
     target = upgrade["data"]["recommended_tier"]
     assert target == "elite"
@@ -71,8 +74,13 @@ async def test_from_85_percent_to_a_converted_sequence(
     assert mail["To"] == f"{USER}@example.com"
     assert "85 %" in mail["Subject"]
     body = mail.get_content()
-    for figure in ("850,000 of 1,000,000 tokens (85 %)", "8 of 5,000 interactions",
-                   "SAGE (8 interactions)", "Elite", "299.00 USD"):  # fmt: skip
+    for figure in (
+        "850,000 of 1,000,000 tokens (85 %)",
+        "8 of 5,000 interactions",
+        "SAGE (8 interactions)",
+        "Elite",
+        "299.00 USD",
+    ):
         assert figure in body, figure
 
     await post_events(client, event(user_id=USER, subscription_tier="elite"))
@@ -102,9 +110,12 @@ def tool_ok(result: CallToolResult) -> tuple[str, dict[str, Any]]:
 
 
 async def test_the_seed_s_three_cases_through_the_mcp_tools(
-    app: FastAPI, client: httpx.AsyncClient, admin_headers: dict[str, str],
-    settings: Settings, inbox: tuple[Inbox, int],
-) -> None:  # fmt: skip
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    settings: Settings,
+    inbox: tuple[Inbox, int],
+) -> None:
     assert await background_traffic(settings, app) > 1000
     upgrade = await customer_at_85(app, client, admin_headers, settings)
     key = admin_headers["Authorization"].removeprefix("Bearer ")
@@ -114,8 +125,9 @@ async def test_the_seed_s_three_cases_through_the_mcp_tools(
         md, alerts = tool_ok(await mcp.call_tool("get_usage_alerts", {}))
         assert USER in md
         assert {a["alert_type"] for a in alerts["alerts"] if a["user_id"] == USER} >= {
-            "usage_limit_approaching", "upgrade_opportunity",
-        }  # fmt: skip
+            "usage_limit_approaching",
+            "upgrade_opportunity",
+        }
         # 2. "¿Cómo va el uso de cliente_85?" — its figures.
         md, usage = tool_ok(await mcp.call_tool("get_customer_usage", {"user_id": USER}))
         assert usage["usage"]["usage_percentage"] == 85.0

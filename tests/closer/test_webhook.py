@@ -60,8 +60,14 @@ async def test_steps_are_posted_signed_and_retried_with_the_same_id(
     settings: Settings, receiver: tuple[str, Received, list[int]], admin_headers: dict[str, str]
 ) -> None:
     url, received, _ = receiver
-    tuned = Settings(**{**_env(settings), "UPSELL_CHANNEL": "webhook", "UPSELL_WEBHOOK_URL": url,
-                        "UPSELL_WEBHOOK_SECRET": OTHER_SECRET})  # fmt: skip
+    tuned = Settings(
+        **{
+            **_env(settings),
+            "UPSELL_CHANNEL": "webhook",
+            "UPSELL_WEBHOOK_URL": url,
+            "UPSELL_WEBHOOK_SECRET": OTHER_SECRET,
+        }
+    )
     async with served(tuned) as (app, client):
         await customer(client, tokens=2_000)
         seq = sequence_of(await start(client, admin_headers))

@@ -28,8 +28,13 @@ from nexus_crm.models import AgentUsageEvent, Customer
 from tests.processes import free_port, running_server
 from tests.support import OTHER_SECRET, TEST_SECRET
 
-EVENT: dict[str, Any] = {"agent_id": "NEXUS", "session_id": "s", "tokens_used": 150,
-                         "response_time_ms": 1200, "subscription_tier": "pro"}  # fmt: skip
+EVENT: dict[str, Any] = {
+    "agent_id": "NEXUS",
+    "session_id": "s",
+    "tokens_used": 150,
+    "response_time_ms": 1200,
+    "subscription_tier": "pro",
+}
 
 MakeClient = Callable[..., GenesisCRM]
 
@@ -40,9 +45,13 @@ async def make_client(app: FastAPI, tmp_path: Path) -> AsyncIterator[MakeClient]
     made: list[GenesisCRM] = []
 
     def _make(**kw: Any) -> GenesisCRM:
-        args = {"base_url": "http://crm", "secret": TEST_SECRET, "flush_interval": 0.05,
-                "outbox_path": tmp_path / "outbox.db",
-                "transport": httpx.ASGITransport(app=app)} | kw  # fmt: skip
+        args = {
+            "base_url": "http://crm",
+            "secret": TEST_SECRET,
+            "flush_interval": 0.05,
+            "outbox_path": tmp_path / "outbox.db",
+            "transport": httpx.ASGITransport(app=app),
+        } | kw
         made.append(GenesisCRM(**args))
         return made[-1]
 
@@ -116,8 +125,12 @@ async def test_a_wrong_secret_keeps_events_pending_not_dead(
 
 
 async def test_full_outbox_raises_a_clear_error(tmp_path: Path) -> None:
-    client = GenesisCRM(base_url=f"http://127.0.0.1:{free_port()}", secret=TEST_SECRET,
-                        outbox_path=tmp_path / "o.db", max_outbox_events=3)  # fmt: skip
+    client = GenesisCRM(
+        base_url=f"http://127.0.0.1:{free_port()}",
+        secret=TEST_SECRET,
+        outbox_path=tmp_path / "o.db",
+        max_outbox_events=3,
+    )
     for i in range(3):
         await client.track_agent_usage(user_id=f"u{i}", **EVENT)
     with pytest.raises(OutboxFullError, match="unreachable"):
@@ -186,9 +199,11 @@ async def test_module_functions_read_the_seeds_environment(
 
 @pytest.mark.slow
 async def test_module_functions_and_sync_client_deliver_to_a_real_server(
-    db_url: str, sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     with running_server(db_url) as server:
         monkeypatch.setenv("CRM_BASE_URL", server.base_url)
         monkeypatch.setenv("CRM_WEBHOOK_SECRET", TEST_SECRET)
@@ -196,8 +211,9 @@ async def test_module_functions_and_sync_client_deliver_to_a_real_server(
         await genesis_crm.track_agent_usage(user_id="cliente_123", **EVENT)
         assert await genesis_crm.flush(timeout=20) == 0
         await genesis_crm.aclose()
-        with GenesisCRMSync(base_url=server.base_url, secret=TEST_SECRET,
-                            outbox_path=tmp_path / "sync.db") as sync:  # fmt: skip
+        with GenesisCRMSync(
+            base_url=server.base_url, secret=TEST_SECRET, outbox_path=tmp_path / "sync.db"
+        ) as sync:
             for i in range(10):
                 sync.track_agent_usage(user_id=f"s{i}", **EVENT)
             sync.track_subscription(user_id="s1", tier="elite")

@@ -11,9 +11,16 @@ from genesis_crm import InvalidEventError
 from genesis_crm.events import build_event, build_subscription
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
-GOOD: dict[str, Any] = {"user_id": "cliente_123", "agent_id": "nexus", "session_id": "s",
-                        "tokens_used": 150, "response_time_ms": 1200, "subscription_tier": "PRO",
-                        "timestamp": None, "metadata": None}  # fmt: skip
+GOOD: dict[str, Any] = {
+    "user_id": "cliente_123",
+    "agent_id": "nexus",
+    "session_id": "s",
+    "tokens_used": 150,
+    "response_time_ms": 1200,
+    "subscription_tier": "PRO",
+    "timestamp": None,
+    "metadata": None,
+}
 
 
 def test_a_good_event_is_normalised_and_gets_a_uuid7() -> None:
@@ -80,13 +87,33 @@ def test_naive_timestamps_are_utc() -> None:
 
 
 def test_subscriptions() -> None:
-    sub = build_subscription(user_id="u", tier="Elite", status="ACTIVE", email="a@b.co",
-                             name="Ana", timestamp=None, now=NOW)  # fmt: skip
-    assert sub == {"user_id": "u", "tier": "elite", "status": "active",
-                   "timestamp": NOW.isoformat(), "email": "a@b.co", "name": "Ana"}  # fmt: skip
+    sub = build_subscription(
+        user_id="u",
+        tier="Elite",
+        status="ACTIVE",
+        email="a@b.co",
+        name="Ana",
+        timestamp=None,
+        now=NOW,
+    )
+    assert sub == {
+        "user_id": "u",
+        "tier": "elite",
+        "status": "active",
+        "timestamp": NOW.isoformat(),
+        "email": "a@b.co",
+        "name": "Ana",
+    }
     for field, kwargs in (("status", {"status": "paused"}), ("email", {"email": "nope"})):
-        base = {"user_id": "u", "tier": "pro", "status": "active", "email": None, "name": None,
-                "timestamp": None, "now": NOW}  # fmt: skip
+        base = {
+            "user_id": "u",
+            "tier": "pro",
+            "status": "active",
+            "email": None,
+            "name": None,
+            "timestamp": None,
+            "now": NOW,
+        }
         with pytest.raises(InvalidEventError) as err:
             build_subscription(**{**base, **kwargs})
         assert err.value.field == field

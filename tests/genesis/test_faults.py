@@ -68,9 +68,12 @@ def child(cmd: Sequence[str], out: Path) -> Iterator[Child]:
     """Run ``cmd`` in its own process group for the block; never leave it behind."""
     with out.open("ab") as sink:
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
     try:
         yield Child(proc, out)
     finally:
@@ -81,8 +84,18 @@ def producer(
     base_url: str, tmp: Path, name: str, **opts: object
 ) -> contextlib.AbstractContextManager[Child]:
     """``producer.py`` on ``tmp/outbox.db`` logging to ``tmp/sent.log``; opts as flags."""
-    cmd = [sys.executable, str(PRODUCER), "--base-url", base_url, "--secret", TEST_SECRET,
-           "--outbox", str(tmp / "outbox.db"), "--log", str(tmp / "sent.log")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(PRODUCER),
+        "--base-url",
+        base_url,
+        "--secret",
+        TEST_SECRET,
+        "--outbox",
+        str(tmp / "outbox.db"),
+        "--log",
+        str(tmp / "sent.log"),
+    ]
     for key, value in opts.items():
         cmd += [f"--{key.replace('_', '-')}", str(value)]
     return child(cmd, tmp / f"{name}.out")
@@ -144,8 +157,14 @@ async def stored(sessions: async_sessionmaker[AsyncSession]) -> Stored:
         ).one()
         rows = await s.execute(select(e.event_id, e.user_id, e.agent_id, e.tokens_used))
         by_id = {r.event_id: (r.user_id, r.agent_id, int(r.tokens_used)) for r in rows}
-    return Stored(int(count), int(n_distinct), int(interactions or 0), int(daily_tokens or 0),
-                  int(tokens or 0), by_id)  # fmt: skip
+    return Stored(
+        int(count),
+        int(n_distinct),
+        int(interactions or 0),
+        int(daily_tokens or 0),
+        int(tokens or 0),
+        by_id,
+    )
 
 
 def assert_consistent(db: Stored, sent: dict[str, int]) -> None:
@@ -222,8 +241,16 @@ async def test_b_sigkilled_producer_restarts_on_its_outbox(
 def fault_proxy(upstream: str, out: Path, **probs: float) -> Iterator[str]:
     """``faultproxy.py`` in front of ``upstream``; yields its base URL once it answers."""
     port = free_port()
-    cmd = [sys.executable, str(FAULT_PROXY), "--listen-port", str(port), "--upstream",
-           upstream, "--seed", "20261124"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(FAULT_PROXY),
+        "--listen-port",
+        str(port),
+        "--upstream",
+        upstream,
+        "--seed",
+        "20261124",
+    ]
     for key, p in probs.items():
         cmd += [f"--{key.replace('_', '-')}", str(p)]
     url = f"http://127.0.0.1:{port}"
@@ -247,7 +274,7 @@ async def test_c_injected_500_429_and_dropped_connections_lose_and_double_nothin
         running_server(db_url) as server,
         fault_proxy(
             server.base_url, tmp_path / "proxy.out", p500=0.2, p429=0.15, pdrop=0.1, pdrop_after=0.1
-        ) as url,  # fmt: skip
+        ) as url,
     ):
         with producer(url, tmp_path, "producer", count=n, rate=400, batch_size=50) as prod:
             code = prod.wait(timeout=120)

@@ -98,8 +98,10 @@ def test_dead_letters_keep_the_error_and_can_be_retried_or_purged(tmp_path: Path
     a, b, c = (ob.add("event", f'{{"n": {i}}}') for i in range(3))
     ob.bury({a: "tokens_used: negative", c: "unknown tier"})
     assert (ob.pending, ob.status()["dead"]) == (1, 2)
-    assert {(s, e) for s, _, e, _ in ob.dead_letters()} == {(a, "tokens_used: negative"),
-                                                            (c, "unknown tier")}  # fmt: skip
+    assert {(s, e) for s, _, e, _ in ob.dead_letters()} == {
+        (a, "tokens_used: negative"),
+        (c, "unknown tier"),
+    }
     assert ob.retry_dead() == 2
     assert (ob.pending, ob.status()["dead"]) == (3, 0)
     assert [i.seq for i in ob.due("event", 10)] == [a, b, c]

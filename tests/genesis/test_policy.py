@@ -46,11 +46,16 @@ def test_classify(status: int | None, size: int, action: Action) -> None:
 
 
 def test_422_names_the_items_to_bury_with_the_servers_message() -> None:
-    body = json.dumps({"error": "validation_error", "errors": [
-        {"index": 3, "field": "subscription_tier", "message": "unknown tier 'gold'"},
-        {"index": 3, "field": "tokens_used", "message": "negative"},
-        {"index": 7, "field": "user_id", "message": "empty"},
-    ]})  # fmt: skip
+    body = json.dumps(
+        {
+            "error": "validation_error",
+            "errors": [
+                {"index": 3, "field": "subscription_tier", "message": "unknown tier 'gold'"},
+                {"index": 3, "field": "tokens_used", "message": "negative"},
+                {"index": 7, "field": "user_id", "message": "empty"},
+            ],
+        }
+    )
     d = classify(422, body, batch_size=10)
     assert d.action is Action.DEAD
     assert d.bad_items == {3: "subscription_tier: unknown tier 'gold'", 7: "user_id: empty"}

@@ -29,8 +29,17 @@ from tests.support import event
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 Sessions = async_sessionmaker[AsyncSession]
-EVENT_COLUMNS = ["event_id", "user_id", "agent_id", "session_id", "tokens_used",
-                 "response_time_ms", "subscription_tier", "timestamp", "metadata"]  # fmt: skip
+EVENT_COLUMNS = [
+    "event_id",
+    "user_id",
+    "agent_id",
+    "session_id",
+    "tokens_used",
+    "response_time_ms",
+    "subscription_tier",
+    "timestamp",
+    "metadata",
+]
 
 
 def history(n: int = 12) -> list[dict[str, Any]]:
@@ -73,8 +82,13 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None) -> st
     return buf.getvalue()
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]], *, compress: bool = False,
-              columns: list[str] | None = None) -> Path:  # fmt: skip
+def write_csv(
+    path: Path,
+    rows: list[dict[str, Any]],
+    *,
+    compress: bool = False,
+    columns: list[str] | None = None,
+) -> Path:
     """Write rows as CSV, gzip-compressed when asked."""
     data = csv_text(rows, columns).encode()
     path.write_bytes(gzip.compress(data) if compress else data)
@@ -96,8 +110,15 @@ async def snapshot(sessions: Sessions) -> dict[str, list[tuple[Any, ...]]]:
         e.day,
         e.event_metadata,
     )
-    change_cols = (h.user_id, h.from_tier, h.to_tier, h.from_status, h.to_status, h.changed_at,
-                   h.source)  # fmt: skip
+    change_cols = (
+        h.user_id,
+        h.from_tier,
+        h.to_tier,
+        h.from_status,
+        h.to_status,
+        h.changed_at,
+        h.source,
+    )
     queries = {
         "events": select(*event_cols).order_by(e.event_id),
         "daily": select(*list(agent_usage_daily.c)).order_by(d.day, d.user_id, d.agent_id),
@@ -118,9 +139,14 @@ async def totals(sessions: Sessions) -> tuple[int, int, int]:
 
 
 async def load(
-    sessions: Sessions, settings: Settings, path: Path, *, kind: str = "events",
-    fmt: Any = "auto", batch_size: int = 4,
-) -> tuple[ImportCounts, list[Rejection]]:  # fmt: skip
+    sessions: Sessions,
+    settings: Settings,
+    path: Path,
+    *,
+    kind: str = "events",
+    fmt: Any = "auto",
+    batch_size: int = 4,
+) -> tuple[ImportCounts, list[Rejection]]:
     """Import ``path`` (small batches, so that several transactions run); counts and rejects."""
     rejected: list[Rejection] = []
     hooks = ImportHooks(on_reject=rejected.append)

@@ -31,9 +31,12 @@ class HalfSent:
     async def start(self, port: int) -> None:
         """Connect; send the head and half the body."""
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
-        head = ["POST /agent-usage/events HTTP/1.1", "Host: 127.0.0.1",
-                f"Content-Length: {len(self.body)}",
-                *(f"{k}: {v}" for k, v in self.headers.items())]  # fmt: skip
+        head = [
+            "POST /agent-usage/events HTTP/1.1",
+            "Host: 127.0.0.1",
+            f"Content-Length: {len(self.body)}",
+            *(f"{k}: {v}" for k, v in self.headers.items()),
+        ]
         self.writer.write("\r\n".join(head).encode() + b"\r\n\r\n" + self.body[:10])
         await self.writer.drain()
 

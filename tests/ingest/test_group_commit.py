@@ -57,10 +57,8 @@ async def test_concurrent_webhooks_share_transactions_and_get_their_own_counts(
 
 
 def rows_of(*events: dict[str, Any], webhook_id: str) -> list[dict[str, Any]]:
-    valid, batch = validate_events({"events": list(events)}, context={"now": NOW},
-                                   max_events=100)  # fmt: skip
-    return event_rows(valid, webhook_id=webhook_id, batch=batch, received_at=NOW,
-                      tz=Settings().tz)  # fmt: skip
+    valid, batch = validate_events({"events": list(events)}, context={"now": NOW}, max_events=100)
+    return event_rows(valid, webhook_id=webhook_id, batch=batch, received_at=NOW, tz=Settings().tz)
 
 
 async def no_op(_: IngestOutcome) -> None:
@@ -122,8 +120,10 @@ async def test_stop_stores_what_is_queued(
 ) -> None:
     writer = EventWriter(sessions, settings, no_op)
     writer.start()
-    pending = [asyncio.create_task(writer.submit(rows_of(event(), webhook_id=f"w{i}"), NOW))
-               for i in range(5)]  # fmt: skip
+    pending = [
+        asyncio.create_task(writer.submit(rows_of(event(), webhook_id=f"w{i}"), NOW))
+        for i in range(5)
+    ]
     await asyncio.sleep(0)
     await writer.stop()
     assert [(await p).result.accepted for p in pending] == [1] * 5
@@ -135,8 +135,13 @@ async def test_an_event_of_a_tier_created_after_the_cache_was_read_is_accepted(
 ) -> None:
     assert (await post(client, event())).status_code == 200  # tier names now cached
     assert (await post(client, event(subscription_tier="platinum"))).status_code == 422
-    tier = {"display_name": "Platinum", "rank": 99, "monthly_tokens": 10**9,
-            "monthly_interactions": 10**6, "monthly_price": "999.00"}  # fmt: skip
+    tier = {
+        "display_name": "Platinum",
+        "rank": 99,
+        "monthly_tokens": 10**9,
+        "monthly_interactions": 10**6,
+        "monthly_price": "999.00",
+    }
     put = await client.put("/agent-usage/tiers/platinum", json=tier, headers=admin_headers)
     assert put.status_code == 200, put.text
     answer = await post(client, event(subscription_tier="platinum"))

@@ -35,9 +35,12 @@ from tests.support import event, signed
 
 
 async def test_import_stores_exactly_what_the_webhook_stores(
-    client: httpx.AsyncClient, sessions: Sessions, settings: Settings, db_url: str,
+    client: httpx.AsyncClient,
+    sessions: Sessions,
+    settings: Settings,
+    db_url: str,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     events = history(12)
     counts, rejected = await load(sessions, settings, write_lines(tmp_path / "h.jsonl", events))
     assert (counts.read, counts.stored, counts.unchanged, rejected) == (12, 12, 0, [])
@@ -60,8 +63,13 @@ async def test_reimport_reports_every_event_as_duplicate_and_changes_nothing(
     before = await snapshot(sessions)
     assert await totals(sessions) == (30, 30, sum(e["tokens_used"] for e in history(30)))
     counts, rejected = await load(sessions, settings, path, batch_size=7)
-    assert counts.summary() == {"read": 30, "imported": 0, "duplicates": 30, "rejected": 0,
-                                "blank": 0}  # fmt: skip
+    assert counts.summary() == {
+        "read": 30,
+        "imported": 0,
+        "duplicates": 30,
+        "rejected": 0,
+        "blank": 0,
+    }
     assert rejected == []
     assert await snapshot(sessions) == before
 
@@ -106,13 +114,24 @@ async def test_bad_lines_are_reported_with_line_and_field_and_the_rest_is_import
         good[2],
     ]
     counts, rejected = await load(sessions, settings, write_lines(tmp_path / "h.jsonl", lines))
-    assert counts.summary() == {"read": 12, "imported": 3, "duplicates": 0, "rejected": 9,
-                                "blank": 2}  # fmt: skip
+    assert counts.summary() == {
+        "read": 12,
+        "imported": 3,
+        "duplicates": 0,
+        "rejected": 9,
+        "blank": 2,
+    }
     assert problems(rejected) == {
-        2: ["line"], 3: ["line"], 4: ["tokens_used"], 5: ["subscription_tier"],
-        6: ["timestamp"], 7: ["timestamp"], 10: ["colour"],
-        11: ["tokens_used", "response_time_ms"], 12: ["metadata"],
-    }  # fmt: skip
+        2: ["line"],
+        3: ["line"],
+        4: ["tokens_used"],
+        5: ["subscription_tier"],
+        6: ["timestamp"],
+        7: ["timestamp"],
+        10: ["colour"],
+        11: ["tokens_used", "response_time_ms"],
+        12: ["metadata"],
+    }
     reasons = {r.line: str(r) for r in rejected}
     assert reasons[2].startswith("line: not valid JSON")
     assert reasons[3] == "line: not a JSON object but list"
@@ -140,28 +159,36 @@ async def test_csv_cells_are_converted_strictly_and_bad_records_named_by_line(
     path.write_text(text)
     counts, rejected = await load(sessions, settings, path)
     assert problems(rejected) == {
-        4: ["tokens_used"], 6: ["tokens_used", "metadata"], 7: ["line"], 9: ["tokens_used"]
-    }  # fmt: skip
+        4: ["tokens_used"],
+        6: ["tokens_used", "metadata"],
+        7: ["line"],
+        9: ["tokens_used"],
+    }
     reasons = {r.line: str(r) for r in rejected}
     assert reasons[4] == "tokens_used: not an integer: '12.5'"
     assert reasons[6] == "tokens_used: not an integer: 'abc'; metadata: not a JSON object"
     assert reasons[7] == "line: 5 cells; the header has 9"
     assert (counts.read, counts.stored, counts.blank) == (8, 4, 1)
     async with sessions() as s:
-        meta = await s.scalar(select(AgentUsageEvent.event_metadata).where(
-            AgentUsageEvent.event_id == "ev-0003"))  # fmt: skip
+        meta = await s.scalar(
+            select(AgentUsageEvent.event_metadata).where(AgentUsageEvent.event_id == "ev-0003")
+        )
     assert meta == {"channel": "app", "i": 3}
 
 
 @pytest.mark.parametrize(
     ("header", "message"),
     [
-        ("user_id,agent_id,session_id,tokens_used,response_time_ms,subscription_tier,colour",
-         "unknown column(s) colour"),
-        ("user_id,agent_id,tokens_used,response_time_ms,subscription_tier",
-         "missing column(s) session_id"),
+        (
+            "user_id,agent_id,session_id,tokens_used,response_time_ms,subscription_tier,colour",
+            "unknown column(s) colour",
+        ),
+        (
+            "user_id,agent_id,tokens_used,response_time_ms,subscription_tier",
+            "missing column(s) session_id",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_a_csv_header_that_does_not_fit_the_contract_stops_the_import(
     sessions: Sessions, settings: Settings, tmp_path: Path, header: str, message: str
 ) -> None:
@@ -212,9 +239,12 @@ async def test_unreadable_files_raise_a_clear_error(tmp_path: Path) -> None:
 
 
 async def test_limits_are_checked_once_the_history_is_in(
-    client: httpx.AsyncClient, sessions: Sessions, settings: Settings, db_url: str,
+    client: httpx.AsyncClient,
+    sessions: Sessions,
+    settings: Settings,
+    db_url: str,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     """A customer over its limit gets the same alert from an import (in small batches) as
     from the webhook: checked once after the last batch, as of now."""
     now = datetime.now(UTC)
@@ -227,10 +257,17 @@ async def test_limits_are_checked_once_the_history_is_in(
         )
         for i in range(12)
     ]
-    events += [event(user_id="light", subscription_tier="essential", tokens_used=10,
-                     timestamp=now.isoformat())]  # fmt: skip
-    counts, _ = await load(sessions, settings, write_lines(tmp_path / "h.jsonl", events),
-                           batch_size=4)  # fmt: skip
+    events += [
+        event(
+            user_id="light",
+            subscription_tier="essential",
+            tokens_used=10,
+            timestamp=now.isoformat(),
+        )
+    ]
+    counts, _ = await load(
+        sessions, settings, write_lines(tmp_path / "h.jsonl", events), batch_size=4
+    )
     assert counts.stored == 13
     imported = await limit_alerts(sessions)
     assert [(a[0], a[1]) for a in imported] == [("heavy", "usage_limit_exceeded")]
@@ -245,5 +282,8 @@ async def limit_alerts(sessions: Sessions) -> list[tuple[Any, ...]]:
     """(user, type, severity, usage %) of the usage-limit alerts."""
     async with sessions() as s:
         rows = (await s.execute(select(UsageAlert).order_by(UsageAlert.user_id))).scalars()
-        return [(a.user_id, a.alert_type, a.severity, a.data["usage_percentage"])
-                for a in rows if a.alert_type.startswith("usage_limit")]  # fmt: skip
+        return [
+            (a.user_id, a.alert_type, a.severity, a.data["usage_percentage"])
+            for a in rows
+            if a.alert_type.startswith("usage_limit")
+        ]

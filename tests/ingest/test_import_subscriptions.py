@@ -19,8 +19,13 @@ from tests.ingest.history_files import (
 
 
 def subscription(user: str, tier: str, status: str, days: int, **extra: Any) -> dict[str, Any]:
-    return {"user_id": user, "tier": tier, "status": status,
-            "timestamp": (T0 + timedelta(days=days)).isoformat(), **extra}  # fmt: skip
+    return {
+        "user_id": user,
+        "tier": tier,
+        "status": status,
+        "timestamp": (T0 + timedelta(days=days)).isoformat(),
+        **extra,
+    }
 
 
 async def test_subscription_history_is_built_and_reimport_changes_nothing(
@@ -36,11 +41,12 @@ async def test_subscription_history_is_built_and_reimport_changes_nothing(
     ]
     path = write_lines(tmp_path / "subs.jsonl", subs)
     counts, _ = await load(sessions, settings, path, kind="subscriptions", batch_size=2)
-    assert counts.summary() == {"read": 6, "changed": 5, "unchanged": 1, "rejected": 0,
-                                "blank": 0}  # fmt: skip
+    assert counts.summary() == {"read": 6, "changed": 5, "unchanged": 1, "rejected": 0, "blank": 0}
     state = await snapshot(sessions)
-    assert state["customers"] == [("u1", "elite", "cancelled", T0 + timedelta(days=40)),
-                                  ("u2", "prime", "active", T0 + timedelta(days=30))]  # fmt: skip
+    assert state["customers"] == [
+        ("u1", "elite", "cancelled", T0 + timedelta(days=40)),
+        ("u2", "prime", "active", T0 + timedelta(days=30)),
+    ]
     assert [(c[0], c[2], c[4], c[5] - T0) for c in state["changes"]] == [
         ("u1", "pro", "active", timedelta(0)),
         ("u1", "elite", "active", timedelta(days=10)),

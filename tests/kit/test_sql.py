@@ -115,17 +115,30 @@ async def test_insert_ignore_returning_on_a_partial_unique_index(
     open_where = text("status IN ('active', 'acknowledged')")
 
     def alert(status: str) -> dict[str, Any]:
-        return {"id": uuid.uuid4(), "alert_type": "churn_risk", "severity": "warning",
-                "status": status, "subject": "user:u", "period_key": "2026-11-01",
-                "title": "t", "message": "m", "data": {}, "created_at": T0,
-                "updated_at": T0}  # fmt: skip
+        return {
+            "id": uuid.uuid4(),
+            "alert_type": "churn_risk",
+            "severity": "warning",
+            "status": status,
+            "subject": "user:u",
+            "period_key": "2026-11-01",
+            "title": "t",
+            "message": "m",
+            "data": {},
+            "created_at": T0,
+            "updated_at": T0,
+        }
 
     async def insert(*rows: dict[str, Any]) -> int:
         async with transaction(sessions) as s:
             got = await insert_ignore_returning(
-                s, table, rows, conflict=("alert_type", "subject", "period_key"),
-                conflict_where=open_where, returning=("id",),
-            )  # fmt: skip
+                s,
+                table,
+                rows,
+                conflict=("alert_type", "subject", "period_key"),
+                conflict_where=open_where,
+                returning=("id",),
+            )
         return len(got)
 
     assert await insert(alert("active")) == 1
@@ -141,10 +154,21 @@ async def test_insert_ignore_returning_on_a_partial_unique_index(
 
 def event_row(event_id: str, **extra: Any) -> dict[str, Any]:
     at = datetime(2026, 11, 3, 23, 30, 5, 123456, tzinfo=timezone(timedelta(hours=-5)))
-    return {"id": uuid.uuid4(), "event_id": event_id, "user_id": "u1", "agent_id": "NEXUS",
-            "session_id": "s", "tokens_used": 2**40, "response_time_ms": 250,
-            "subscription_tier": "pro", "occurred_at": at, "day": date(2026, 11, 3),
-            "received_at": T0, "metadata": {"ñ": [1, "x"], "n": None}, **extra}  # fmt: skip
+    return {
+        "id": uuid.uuid4(),
+        "event_id": event_id,
+        "user_id": "u1",
+        "agent_id": "NEXUS",
+        "session_id": "s",
+        "tokens_used": 2**40,
+        "response_time_ms": 250,
+        "subscription_tier": "pro",
+        "occurred_at": at,
+        "day": date(2026, 11, 3),
+        "received_at": T0,
+        "metadata": {"ñ": [1, "x"], "n": None},
+        **extra,
+    }
 
 
 async def test_insert_ignore_keys_returns_new_keys_and_skips_stored_ones(
@@ -154,12 +178,14 @@ async def test_insert_ignore_keys_returns_new_keys_and_skips_stored_ones(
     monkeypatch.setattr(sql, "SQLITE_PARAMS", 7)  # several lookups on SQLite
     table = AgentUsageEvent.__table__
     async with transaction(sessions) as s:
-        first = await insert_ignore_keys(s, table, [event_row(f"e{i:02d}") for i in range(10)],
-                                         conflict="event_id")  # fmt: skip
+        first = await insert_ignore_keys(
+            s, table, [event_row(f"e{i:02d}") for i in range(10)], conflict="event_id"
+        )
     assert first == {f"e{i:02d}" for i in range(10)}
     async with transaction(sessions) as s:
-        second = await insert_ignore_keys(s, table, [event_row(f"e{i:02d}") for i in range(5, 25)],
-                                          conflict="event_id")  # fmt: skip
+        second = await insert_ignore_keys(
+            s, table, [event_row(f"e{i:02d}") for i in range(5, 25)], conflict="event_id"
+        )
         assert await insert_ignore_keys(s, table, [], conflict="event_id") == set()
     assert second == {f"e{i:02d}" for i in range(10, 25)}
     async with sessions() as s:
@@ -175,16 +201,18 @@ async def test_bulk_rows_are_stored_exactly_as_the_orm_stores_them(
         orm["event_metadata"] = orm.pop("metadata")
         s.add(AgentUsageEvent(**orm))
     async with transaction(sessions) as s:
-        await insert_ignore_keys(s, AgentUsageEvent.__table__, [event_row("by-bulk")],
-                                 conflict="event_id")  # fmt: skip
+        await insert_ignore_keys(
+            s, AgentUsageEvent.__table__, [event_row("by-bulk")], conflict="event_id"
+        )
     cols = [c for c in AgentUsageEvent.__table__.c if c.name not in ("id", "event_id")]
     texts = [text(f"CAST({c.name} AS TEXT)") for c in cols]
     query = select(text("event_id"), *texts).select_from(AgentUsageEvent.__table__)
     async with sessions() as s:
         stored = {r[0]: r[1:] for r in (await s.execute(query)).all()}
         ids = (await s.execute(text("SELECT CAST(id AS TEXT) FROM agent_usage_events"))).all()
-        loaded = (await s.scalars(select(AgentUsageEvent).where(
-            AgentUsageEvent.event_id == "by-bulk"))).one()  # fmt: skip
+        loaded = (
+            await s.scalars(select(AgentUsageEvent).where(AgentUsageEvent.event_id == "by-bulk"))
+        ).one()
     assert stored["by-bulk"] == stored["by-orm"]
     assert len({len(i[0]) for i in ids}) == 1  # both ids in the same form
     assert loaded.occurred_at == event_row("x")["occurred_at"]
@@ -199,10 +227,12 @@ async def test_upsert_accumulate_many_keys_in_one_call(
     """A call with many keys inserts the new ones and adds to the stored ones."""
     d = date(2026, 11, 2)
     rows = [{**daily(d, i, i, T0), "user_id": f"u{i}"} for i in range(1, 51)]
-    args: dict[str, Any] = {"key": ("day", "user_id", "agent_id"),
-                            "add": ("interactions", "tokens"),
-                            "greatest": ("response_time_max_ms", "last_at"),
-                            "least": ("first_at",)}  # fmt: skip
+    args: dict[str, Any] = {
+        "key": ("day", "user_id", "agent_id"),
+        "add": ("interactions", "tokens"),
+        "greatest": ("response_time_max_ms", "last_at"),
+        "least": ("first_at",),
+    }
     for _ in range(2):
         async with transaction(sessions) as s:
             await upsert_accumulate(s, agent_usage_daily, rows, **args)

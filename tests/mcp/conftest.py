@@ -47,9 +47,14 @@ async def world(client: httpx.AsyncClient, make_key: MakeKey) -> World:
     """A Pro customer at 85 % of the plan (one alert), an idle Elite one, three keys."""
     since = (datetime.now(UTC) - timedelta(days=40)).isoformat()  # active before today: scored
     await post_subscription(
-        client, user_id="pro_user_123", tier="pro", status="active",
-        email="ana@example.com", name="Ana", timestamp=since,
-    )  # fmt: skip
+        client,
+        user_id="pro_user_123",
+        tier="pro",
+        status="active",
+        email="ana@example.com",
+        name="Ana",
+        timestamp=since,
+    )
     await post_subscription(
         client, user_id="cliente_elite_789", tier="elite", status="active", timestamp=since
     )

@@ -58,9 +58,14 @@ def inspector() -> list[str]:
 def run_inspector(inspector: list[str], *args: str, cwd: Path) -> Any:
     """Run the Inspector CLI; its JSON answer."""
     proc = subprocess.run(
-        [*inspector, *args], capture_output=True, text=True, timeout=TIMEOUT_S, cwd=cwd,
-        check=False, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        [*inspector, *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        cwd=cwd,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 0, (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:])
     return json.loads(proc.stdout)
 
@@ -125,39 +130,62 @@ async def test_inspector_over_stdio_with_the_documented_desktop_config(
     listed = run_inspector(inspector, *target, "--method", "tools/list", cwd=tmp_path)
     assert {t["name"] for t in listed["tools"]} == TOOLS
     called = run_inspector(
-        inspector, *target, "--method", "tools/call", "--tool-name", "get_usage_alerts",
+        inspector,
+        *target,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "get_usage_alerts",
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     check_alerts_call(called)
 
 
 async def test_inspector_over_http_at_slash_mcp(
     inspector: list[str], served: Served, tmp_path: Path
 ) -> None:
-    target = [f"{served.server.base_url}/mcp", "--transport", "http",
-              "--header", f"Authorization: Bearer {served.key}"]  # fmt: skip
+    target = [
+        f"{served.server.base_url}/mcp",
+        "--transport",
+        "http",
+        "--header",
+        f"Authorization: Bearer {served.key}",
+    ]
     listed = run_inspector(inspector, *target, "--method", "tools/list", cwd=tmp_path)
     assert {t["name"] for t in listed["tools"]} == TOOLS
     call = ["--method", "tools/call", "--tool-name"]
     check_alerts_call(run_inspector(inspector, *target, *call, "get_usage_alerts", cwd=tmp_path))
     denied = run_inspector(
-        inspector, *target, *call, "trigger_upsell_sequence", "--tool-arg",
-        "user_id=pro_user_123", "recommended_tier=elite", "reason=High usage pattern",
+        inspector,
+        *target,
+        *call,
+        "trigger_upsell_sequence",
+        "--tool-arg",
+        "user_id=pro_user_123",
+        "recommended_tier=elite",
+        "reason=High usage pattern",
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert denied["isError"] is True
     assert "lacks the 'write' scope" in denied["content"][0]["text"]
 
 
 def standalone_http(served: Served, port: int, cwd: Path) -> subprocess.Popen[bytes]:
     """``nexus-crm mcp --transport http`` (its NEXUS_CRM_API_KEY unused); once it listens."""
-    env = {**os.environ, "NEXUS_CRM_BASE_URL": served.server.base_url,
-           "NEXUS_CRM_API_KEY": served.key}  # fmt: skip
+    env = {
+        **os.environ,
+        "NEXUS_CRM_BASE_URL": served.server.base_url,
+        "NEXUS_CRM_API_KEY": served.key,
+    }
     proc = subprocess.Popen(
         [*nexus_crm_command(), "mcp", "--transport", "http", "--port", str(port)],
-        env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):

@@ -12,10 +12,15 @@ from tests.mcp.conftest import Connect, World, failed, ok
 from tests.processes import free_port
 
 TOOLS = {
-    "get_agent_usage_insights", "get_usage_alerts", "analyze_usage_patterns",
-    "trigger_upsell_sequence", "manage_usage_alert", "get_customer_usage",
-    "get_churn_risks", "get_business_metrics",
-}  # fmt: skip
+    "get_agent_usage_insights",
+    "get_usage_alerts",
+    "analyze_usage_patterns",
+    "trigger_upsell_sequence",
+    "manage_usage_alert",
+    "get_customer_usage",
+    "get_churn_risks",
+    "get_business_metrics",
+}
 
 
 async def rest(client: httpx.AsyncClient, key: str, path: str, **params: Any) -> Any:

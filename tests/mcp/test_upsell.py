@@ -22,8 +22,10 @@ async def test_trigger_starts_one_sequence_and_returns_the_active_one_after(
         seq = data["sequence"]
         assert data["created"] is True
         assert (seq["user_id"], seq["current_tier"], seq["recommended_tier"]) == (
-            "pro_user_123", "pro", "elite",
-        )  # fmt: skip
+            "pro_user_123",
+            "pro",
+            "elite",
+        )
         assert seq["reason"] == "High usage pattern"
         assert seq["status"] == "active"
         assert md.startswith("## Upsell sequence started")

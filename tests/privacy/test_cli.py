@@ -27,9 +27,12 @@ pytestmark = pytest.mark.slow
 
 
 async def test_export_then_erase_from_the_command_line(
-    db_url: str, client: httpx.AsyncClient, admin_headers: dict[str, str],
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path,
-) -> None:  # fmt: skip
+    db_url: str,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
     sent = await seed_customer(client, admin_headers, ANA, "ana@example.com")
     await seed_customer(client, admin_headers, BOB, "bob@example.com")
     out = tmp_path / "ana.json"
@@ -45,11 +48,13 @@ async def test_export_then_erase_from_the_command_line(
     refused = run_cli("privacy", "erase", ANA, database_url=db_url, cwd=tmp_path)  # no --yes
     assert refused.returncode == 1
     assert (await stored_about(sessions, ANA))["events"] == 3
-    erased = json.loads(ok(run_cli("privacy", "erase", ANA, "--yes", database_url=db_url,
-                                   cwd=tmp_path)))  # fmt: skip
+    erased = json.loads(
+        ok(run_cli("privacy", "erase", ANA, "--yes", database_url=db_url, cwd=tmp_path))
+    )
     assert (erased["status"], erased["counts"]["events_deleted"]) == ("erased", 3)
-    again = json.loads(ok(run_cli("privacy", "erase", ANA, "-y", database_url=db_url,
-                                  cwd=tmp_path)))  # fmt: skip
+    again = json.loads(
+        ok(run_cli("privacy", "erase", ANA, "-y", database_url=db_url, cwd=tmp_path))
+    )
     assert again["status"] == "already_erased"
     assert await daily_totals(sessions) == totals
     [row] = await audit_rows(sessions, "privacy.erase")
@@ -64,15 +69,18 @@ async def test_export_then_erase_from_the_command_line(
 
 
 async def test_retention_from_the_command_line(
-    db_url: str, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession],
+    db_url: str,
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     await send(client, usage(ANA, 40 * 24, 100), usage(ANA, 1, 10))
     off = ok(run_cli("privacy", "retention", database_url=db_url, cwd=tmp_path))
     assert "retention is off" in off
     env = {"RAW_EVENT_RETENTION_DAYS": "30"}
-    dry = ok(run_cli("privacy", "retention", "--dry-run", database_url=db_url, cwd=tmp_path,
-                     env=env))  # fmt: skip
+    dry = ok(
+        run_cli("privacy", "retention", "--dry-run", database_url=db_url, cwd=tmp_path, env=env)
+    )
     assert dry.startswith("would delete 1 raw events")
     assert await count(sessions, AgentUsageEvent) == 2
     done = ok(run_cli("privacy", "retention", database_url=db_url, cwd=tmp_path, env=env))

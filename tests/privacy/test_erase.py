@@ -38,9 +38,11 @@ NOTHING = {"events": 0, "daily": 0, "customers": 0, "changes": 0, "alerts": 0, "
 
 
 async def test_erase_removes_personal_data_and_keeps_every_total(
-    client: httpx.AsyncClient, admin_headers: dict[str, str],
-    sessions: async_sessionmaker[AsyncSession], settings: Settings,
-) -> None:  # fmt: skip
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
     await seed_customer(client, admin_headers, ANA, "ana@example.com")
     await seed_customer(client, admin_headers, BOB, "bob@example.com")
     totals, bob_before = await daily_totals(sessions), await stored_about(sessions, BOB)
@@ -52,10 +54,13 @@ async def test_erase_removes_personal_data_and_keeps_every_total(
     body = resp.json()
     assert (body["user_id"], body["status"]) == (ANA, "erased")
     assert body["counts"] == {
-        "events_deleted": 3, "daily_rows_anonymised": ana_before["daily"],
+        "events_deleted": 3,
+        "daily_rows_anonymised": ana_before["daily"],
         "customer_rows_anonymised": 1,
-        "subscription_changes_anonymised": 1, "alerts_deleted": 1, "sequences_anonymised": 1,
-    }  # fmt: skip
+        "subscription_changes_anonymised": 1,
+        "alerts_deleted": 1,
+        "sequences_anonymised": 1,
+    }
 
     assert await stored_about(sessions, ANA) == NOTHING
     assert await stored_about(sessions, BOB) == bob_before  # another customer is untouched
@@ -81,8 +86,11 @@ async def _anonymous_rows_hold_nothing_personal(
         anon = (await s.scalars(select(Customer).where(Customer.status == "erased"))).one()
         assert anon.user_id.startswith("erased:")
         assert (anon.email, anon.name, anon.billing_anchor_day, anon.tier) == (
-            None, None, None, "pro",
-        )  # fmt: skip
+            None,
+            None,
+            None,
+            "pro",
+        )
         d = agent_usage_daily.c
         keys = set((await s.scalars(select(d.user_id).where(d.user_id.like("erased:%")))).all())
         assert keys == {anon.user_id}  # one anonymous id; daily rows, customer, history agree
@@ -101,9 +109,10 @@ async def _anonymous_rows_hold_nothing_personal(
 
 
 async def test_erase_twice_is_idempotent_and_export_after_erase_is_404(
-    client: httpx.AsyncClient, admin_headers: dict[str, str],
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
     sessions: async_sessionmaker[AsyncSession],
-) -> None:  # fmt: skip
+) -> None:
     await seed_customer(client, admin_headers, ANA, "ana@example.com")
     first = (await client.delete(privacy_url(ANA), headers=admin_headers)).json()
     totals = await daily_totals(sessions)
@@ -119,9 +128,10 @@ async def test_erase_twice_is_idempotent_and_export_after_erase_is_404(
 
 
 async def test_erasing_an_unknown_customer_is_a_404_and_records_nothing(
-    client: httpx.AsyncClient, admin_headers: dict[str, str],
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
     sessions: async_sessionmaker[AsyncSession],
-) -> None:  # fmt: skip
+) -> None:
     resp = await client.delete(privacy_url("never_seen"), headers=admin_headers)
     assert resp.status_code == 404
     assert (resp.json()["field"], resp.json()["user_id"]) == ("user_id", "never_seen")
@@ -141,9 +151,11 @@ async def test_odd_user_ids_in_the_path_are_handled(
 
 
 async def test_the_alert_rules_run_after_an_erasure_without_naming_the_customer(
-    client: httpx.AsyncClient, admin_headers: dict[str, str],
-    sessions: async_sessionmaker[AsyncSession], settings: Settings,
-) -> None:  # fmt: skip
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
     await seed_customer(client, admin_headers, ANA, "ana@example.com")
     await client.delete(privacy_url(ANA), headers=admin_headers)
     async with transaction(sessions) as s:
@@ -153,16 +165,19 @@ async def test_the_alert_rules_run_after_an_erasure_without_naming_the_customer(
 
 
 async def test_two_concurrent_erasures_erase_once(
-    client: httpx.AsyncClient, admin_headers: dict[str, str],
-    sessions: async_sessionmaker[AsyncSession], settings: Settings,
-) -> None:  # fmt: skip
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
     await seed_customer(client, admin_headers, ANA, "ana@example.com")
     key = erasure_key(settings)
 
     async def erase() -> str:
         async with transaction(sessions) as s:
-            result = await erase_customer(s, user_id=ANA, key=key, actor="system:test",
-                                          now=utcnow())  # fmt: skip
+            result = await erase_customer(
+                s, user_id=ANA, key=key, actor="system:test", now=utcnow()
+            )
         return result.status
 
     assert sorted(await asyncio.gather(erase(), erase())) == ["already_erased", "erased"]

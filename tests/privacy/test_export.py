@@ -29,9 +29,10 @@ async def export(client: httpx.AsyncClient, headers: dict[str, str], user: str) 
 
 
 async def test_export_holds_every_kind_of_data_of_the_customer_and_nothing_else(
-    client: httpx.AsyncClient, admin_headers: dict[str, str],
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
     sessions: async_sessionmaker[AsyncSession],
-) -> None:  # fmt: skip
+) -> None:
     sent = await seed_customer(client, admin_headers, ANA, "ana@example.com")
     await seed_customer(client, admin_headers, BOB, "bob@example.com")
     doc = await export(client, admin_headers, ANA)
@@ -63,15 +64,18 @@ async def test_export_holds_every_kind_of_data_of_the_customer_and_nothing_else(
 
 
 async def test_export_of_an_unknown_customer_is_a_404_naming_the_user_id(
-    client: httpx.AsyncClient, admin_headers: dict[str, str],
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
     sessions: async_sessionmaker[AsyncSession],
-) -> None:  # fmt: skip
+) -> None:
     resp = await client.get(privacy_url("nobody_here", export=True), headers=admin_headers)
     assert resp.status_code == 404
     body = resp.json()
     assert (body["error"], body["field"], body["user_id"]) == (
-        "not_found", "user_id", "nobody_here",
-    )  # fmt: skip
+        "not_found",
+        "user_id",
+        "nobody_here",
+    )
     assert "nobody_here" in body["detail"]
     assert await audit_rows(sessions, "privacy.export") == []
 

@@ -26,8 +26,11 @@ HASH_KEY = secrets.token_urlsafe(40)
 
 
 def _settings(db_url: str, session_secret: str, hash_key: str | None = None) -> Settings:
-    env = {"DATABASE_URL": db_url, "GENESIS_WEBHOOK_SECRET": f"{TEST_SECRET},{OLD_SECRET}",
-           "SESSION_SECRET": session_secret}  # fmt: skip
+    env = {
+        "DATABASE_URL": db_url,
+        "GENESIS_WEBHOOK_SECRET": f"{TEST_SECRET},{OLD_SECRET}",
+        "SESSION_SECRET": session_secret,
+    }
     if hash_key is not None:
         env["PRIVACY_HASH_KEY"] = hash_key
     return Settings(_env_file=None, **env)
@@ -45,8 +48,9 @@ async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _erase(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> str:
     async with transaction(sessions) as s:
-        result = await erase_customer(s, user_id=ANA, key=erasure_key(settings),
-                                      actor="system:test", now=utcnow())  # fmt: skip
+        result = await erase_customer(
+            s, user_id=ANA, key=erasure_key(settings), actor="system:test", now=utcnow()
+        )
     return result.status
 
 
@@ -98,8 +102,11 @@ def test_a_short_privacy_hash_key_is_refused() -> None:
 
 
 def test_production_without_a_privacy_hash_key_warns(caplog: pytest.LogCaptureFixture) -> None:
-    env = {"NEXUS_CRM_ENV": "production", "GENESIS_WEBHOOK_SECRET": TEST_SECRET,
-           "DASHBOARD_ENABLED": "false"}  # fmt: skip
+    env = {
+        "NEXUS_CRM_ENV": "production",
+        "GENESIS_WEBHOOK_SECRET": TEST_SECRET,
+        "DASHBOARD_ENABLED": "false",
+    }
     with caplog.at_level(logging.WARNING, logger="nexus_crm.settings"):
         Settings(_env_file=None, **env)
         assert [r.getMessage() for r in caplog.records if "PRIVACY_HASH_KEY" in r.getMessage()]

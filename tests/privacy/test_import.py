@@ -17,26 +17,43 @@ from tests.privacy.helpers import ANA, BOB, privacy_url, seed_customer, stored_a
 
 
 def _sub(user: str, status: str, at: datetime, **extra: Any) -> dict[str, Any]:
-    return {"user_id": user, "tier": "pro", "status": status, "timestamp": at.isoformat(),
-            "email": f"{user}@example.com", **extra}  # fmt: skip
+    return {
+        "user_id": user,
+        "tier": "pro",
+        "status": status,
+        "timestamp": at.isoformat(),
+        "email": f"{user}@example.com",
+        **extra,
+    }
 
 
 async def test_imported_subscriptions_of_an_erased_customer_are_suppressed_like_the_webhook(
-    client: httpx.AsyncClient, admin_headers: dict[str, str],
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, tmp_path: Path,
-) -> None:  # fmt: skip
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
     await seed_customer(client, admin_headers, ANA, "ana@example.com")
     assert (await client.delete(privacy_url(ANA), headers=admin_headers)).status_code == 200
     before = datetime.now(UTC) - timedelta(days=3)
     old_history = [
-        _sub(ANA, "active", before), _sub(ANA, "active", before + timedelta(days=1), tier="elite"),
-        _sub(ANA, "cancelled", before + timedelta(days=2)), _sub(BOB, "active", before),
-    ]  # fmt: skip
+        _sub(ANA, "active", before),
+        _sub(ANA, "active", before + timedelta(days=1), tier="elite"),
+        _sub(ANA, "cancelled", before + timedelta(days=2)),
+        _sub(BOB, "active", before),
+    ]
     path = write_lines(tmp_path / "subs.jsonl", old_history)
     counts, rejected = await load(sessions, settings, path, kind="subscriptions")
     assert rejected == []
-    assert counts.summary() == {"read": 4, "changed": 1, "unchanged": 0, "rejected": 0,
-                                "blank": 0, "suppressed": 3}  # fmt: skip
+    assert counts.summary() == {
+        "read": 4,
+        "changed": 1,
+        "unchanged": 0,
+        "rejected": 0,
+        "blank": 0,
+        "suppressed": 3,
+    }
     about = await stored_about(sessions, ANA)
     assert (about["customers"], about["changes"]) == (0, 0)  # the erased history stays out
     async with sessions() as s:
@@ -47,9 +64,12 @@ async def test_imported_subscriptions_of_an_erased_customer_are_suppressed_like_
 
 
 async def test_an_imported_new_subscription_lifts_the_erasure_from_its_time_on(
-    client: httpx.AsyncClient, admin_headers: dict[str, str],
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, tmp_path: Path,
-) -> None:  # fmt: skip
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
     await seed_customer(client, admin_headers, ANA, "ana@example.com")
     await client.delete(privacy_url(ANA), headers=admin_headers)
     new_at = datetime.now(UTC)
@@ -65,6 +85,12 @@ async def test_an_imported_new_subscription_lifts_the_erasure_from_its_time_on(
     old, new = usage(ANA, 5, 11), usage(ANA, 0, 13) | {"timestamp": new_at.isoformat()}
     events = write_lines(tmp_path / "events.jsonl", [old, new])
     counts, _ = await load(sessions, settings, events)
-    assert counts.summary() == {"read": 2, "imported": 1, "duplicates": 0, "rejected": 0,
-                                "blank": 0, "suppressed": 1}  # fmt: skip
+    assert counts.summary() == {
+        "read": 2,
+        "imported": 1,
+        "duplicates": 0,
+        "rejected": 0,
+        "blank": 0,
+        "suppressed": 1,
+    }
     assert (await stored_about(sessions, ANA))["events"] == 1

@@ -59,9 +59,10 @@ async def _race(
 
 
 async def test_events_racing_an_erasure_are_erased_or_suppressed_never_a_500(
-    client: httpx.AsyncClient, admin_headers: dict[str, str],
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
     sessions: async_sessionmaker[AsyncSession],
-) -> None:  # fmt: skip
+) -> None:
     stored_tokens = await _total_tokens(sessions)
     for r in range(ROUNDS):
         user = f"race_{r}"
@@ -91,22 +92,28 @@ async def test_events_racing_an_erasure_are_erased_or_suppressed_never_a_500(
 
 
 async def test_subscription_updates_racing_an_erasure_never_bring_the_customer_back(
-    client: httpx.AsyncClient, admin_headers: dict[str, str],
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
     sessions: async_sessionmaker[AsyncSession],
-) -> None:  # fmt: skip
+) -> None:
     hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     for r in range(ROUNDS):
         user = f"race_sub_{r}"
         await subscribe(client, user, email=f"{user}@example.com")
         await send(client, usage(user, 2, 5))
         # Updates that never lift an erasure: a cancellation, and one dated before it.
-        kinds = [{"status": "cancelled"},
-                 {"status": "active", "tier": "elite", "timestamp": hour_ago}]  # fmt: skip
+        kinds = [
+            {"status": "cancelled"},
+            {"status": "active", "tier": "elite", "timestamp": hour_ago},
+        ]
         updates = [
-            _post(client, SUBSCRIPTIONS, {"user_id": user, "tier": "pro",
-                                          "email": f"{user}@example.com", **kinds[i % 2]})
+            _post(
+                client,
+                SUBSCRIPTIONS,
+                {"user_id": user, "tier": "pro", "email": f"{user}@example.com", **kinds[i % 2]},
+            )
             for i in range(6)
-        ]  # fmt: skip
+        ]
         events = [_post(client, EVENTS, {"events": [usage(user, 0.1, 3)]}) for _ in range(4)]
         erase = client.delete(privacy_url(user), headers=admin_headers)
         *answers, erased = await asyncio.gather(*updates[:3], *events, *updates[3:], erase)

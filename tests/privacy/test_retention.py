@@ -20,8 +20,13 @@ from tests.support import OLD_SECRET, TEST_SECRET, signed
 
 async def seed_ages(client: httpx.AsyncClient) -> None:
     """Events 40 and 10 days old and one from now, for two customers."""
-    await send(client, usage(ANA, 40 * 24, 100), usage(BOB, 40 * 24, 200),
-               usage(ANA, 10 * 24, 10), usage(BOB, 1, 20))  # fmt: skip
+    await send(
+        client,
+        usage(ANA, 40 * 24, 100),
+        usage(BOB, 40 * 24, 200),
+        usage(ANA, 10 * 24, 10),
+        usage(BOB, 1, 20),
+    )
 
 
 async def test_retention_deletes_old_raw_events_only_and_keeps_aggregates(
@@ -54,8 +59,11 @@ async def test_with_retention_on_ingest_refuses_older_events_and_the_server_appl
     db_url: str, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await seed_ages(client)  # stored while retention was off
-    settings = Settings(DATABASE_URL=db_url, GENESIS_WEBHOOK_SECRET=f"{TEST_SECRET},{OLD_SECRET}",
-                        RAW_EVENT_RETENTION_DAYS=30)  # fmt: skip
+    settings = Settings(
+        DATABASE_URL=db_url,
+        GENESIS_WEBHOOK_SECRET=f"{TEST_SECRET},{OLD_SECRET}",
+        RAW_EVENT_RETENTION_DAYS=30,
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         for _ in range(100):  # the retention task runs once at startup

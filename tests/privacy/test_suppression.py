@@ -30,9 +30,11 @@ def suppressed_metric(app: FastAPI) -> float:
 
 
 async def test_resent_events_of_an_erased_customer_are_reported_and_not_stored(
-    app: FastAPI, client: httpx.AsyncClient, admin_headers: dict[str, str],
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
     sessions: async_sessionmaker[AsyncSession],
-) -> None:  # fmt: skip
+) -> None:
     sent = await seed_customer(client, admin_headers, ANA, "ana@example.com")
     assert (await client.delete(privacy_url(ANA), headers=admin_headers)).status_code == 200
     totals = await daily_totals(sessions)
@@ -55,9 +57,10 @@ async def test_resent_events_of_an_erased_customer_are_reported_and_not_stored(
 
 
 async def test_a_stale_or_cancelling_subscription_update_is_suppressed(
-    client: httpx.AsyncClient, admin_headers: dict[str, str],
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
     sessions: async_sessionmaker[AsyncSession],
-) -> None:  # fmt: skip
+) -> None:
     await seed_customer(client, admin_headers, ANA, "ana@example.com")
     await client.delete(privacy_url(ANA), headers=admin_headers)
     before = datetime.now(UTC) - timedelta(hours=1)
@@ -69,9 +72,10 @@ async def test_a_stale_or_cancelling_subscription_update_is_suppressed(
 
 
 async def test_after_a_new_subscription_new_events_are_stored_and_old_ones_stay_out(
-    client: httpx.AsyncClient, admin_headers: dict[str, str],
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
     sessions: async_sessionmaker[AsyncSession],
-) -> None:  # fmt: skip
+) -> None:
     old = await seed_customer(client, admin_headers, ANA, "ana@example.com")
     await client.delete(privacy_url(ANA), headers=admin_headers)
     answer = await subscribe(client, ANA, tier="elite", email="ana.new@example.com")

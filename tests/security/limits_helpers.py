@@ -16,8 +16,12 @@ from nexus_crm.security.service import create_api_key
 from nexus_crm.settings import Settings
 from tests.support import OLD_SECRET, TEST_SECRET, signed
 
-OFF = {"RATE_LIMIT_PER_KEY": "", "RATE_LIMIT_PER_USER": "", "RATE_LIMIT_PER_IP": "",
-       "RATE_LIMIT_WEBHOOK": ""}  # fmt: skip
+OFF = {
+    "RATE_LIMIT_PER_KEY": "",
+    "RATE_LIMIT_PER_USER": "",
+    "RATE_LIMIT_PER_IP": "",
+    "RATE_LIMIT_WEBHOOK": "",
+}
 HERE, THERE = ("127.0.0.2", 4000), ("127.0.0.3", 4000)  # ASGI client addresses, no traffic
 CT_JSON = {"content-type": "application/json"}
 
@@ -25,8 +29,9 @@ CT_JSON = {"content-type": "application/json"}
 def make_settings(db_url: str, **env: Any) -> Settings:
     """Settings on the database under test: every limit off unless ``env`` sets it."""
     values = {**OFF, **env}
-    return Settings(DATABASE_URL=db_url, GENESIS_WEBHOOK_SECRET=f"{TEST_SECRET},{OLD_SECRET}",
-                    **values)  # fmt: skip
+    return Settings(
+        DATABASE_URL=db_url, GENESIS_WEBHOOK_SECRET=f"{TEST_SECRET},{OLD_SECRET}", **values
+    )
 
 
 @asynccontextmanager
@@ -56,9 +61,11 @@ async def count(app: FastAPI, table: str) -> int:
         return int((await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
 
 
-async def post_events(client: httpx.AsyncClient, payload: Any, secret: str = TEST_SECRET,
-                      **headers: str) -> httpx.Response:  # fmt: skip
+async def post_events(
+    client: httpx.AsyncClient, payload: Any, secret: str = TEST_SECRET, **headers: str
+) -> httpx.Response:
     """POST a webhook signed with ``secret``."""
     body, signed_headers = signed(payload, secret=secret)
-    return await client.post("/agent-usage/events", content=body,
-                             headers={**signed_headers, **headers})  # fmt: skip
+    return await client.post(
+        "/agent-usage/events", content=body, headers={**signed_headers, **headers}
+    )

@@ -23,9 +23,11 @@ SHAPES: Final = (
     re.compile(r"\bncrm_[0-9a-f]{8}_[A-Za-z0-9_-]{16,}"),  # an API key
     re.compile(r"\bwhsec_[A-Za-z0-9+/=]{16,}"),  # a webhook secret
     re.compile(r"\beyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{16,}"),  # a signed JWT
-    *(re.compile(re.escape(s.removeprefix("whsec_"))) for s in (TEST_SECRET, OLD_SECRET,
-                                                                OTHER_SECRET)),
-)  # fmt: skip
+    *(
+        re.compile(re.escape(s.removeprefix("whsec_")))
+        for s in (TEST_SECRET, OLD_SECRET, OTHER_SECRET)
+    ),
+)
 MAX_LEAKS = 20
 
 

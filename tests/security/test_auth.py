@@ -93,10 +93,15 @@ TIER_BODY = {
 }
 PASSWORD = "matrix-password"
 MCP_INITIALIZE = {
-    "jsonrpc": "2.0", "id": 1, "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-               "clientInfo": {"name": "matrix", "version": "0"}},
-}  # fmt: skip
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "matrix", "version": "0"},
+    },
+}
 MCP_ACCEPT = {"Accept": "application/json, text/event-stream"}
 
 
@@ -241,9 +246,12 @@ async def dead_jwts(
     )
     async with transaction(sessions) as session:
         expired = await tokens.issue_tokens(
-            session, settings=settings, email=expired_user, password=PASSWORD,
+            session,
+            settings=settings,
+            email=expired_user,
+            password=PASSWORD,
             now=utcnow() - timedelta(seconds=settings.jwt_access_ttl_seconds + 1),
-        )  # fmt: skip
+        )
     assert expired is not None
     revoked = await access_token(client, changed_user)
     async with transaction(sessions) as session:
@@ -336,11 +344,19 @@ async def ws_handshake(app: FastAPI, headers: dict[str, str]) -> int:
     """Open the live stream in process: its close code (4401/4403), or 101 if it streamed."""
     raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     scope: dict[str, Any] = {
-        "type": "websocket", "asgi": {"version": "3.0"}, "http_version": "1.1",
-        "scheme": "ws", "path": WS_PATH, "raw_path": WS_PATH.encode(), "root_path": "",
-        "query_string": b"", "headers": [(b"host", b"test"), *raw],
-        "client": ("127.0.0.1", 50000), "server": ("test", 80), "subprotocols": [],
-    }  # fmt: skip
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "scheme": "ws",
+        "path": WS_PATH,
+        "raw_path": WS_PATH.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"test"), *raw],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+        "subprotocols": [],
+    }
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     await inbox.put({"type": "websocket.connect"})
     sent: list[MutableMapping[str, Any]] = []

@@ -52,8 +52,12 @@ TRICKY_IDS = ("a/b", "fuzz/customer", "/", "%2F", "%25", "%", "a%2Fb", ".", ".."
 TRICKY_EXAMPLES = 3
 EDGES = ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00")
 AUDIT_BOUNDS = ((EDGES[0], EDGES[1]), (EDGES[0], None), (None, EDGES[1]), (EDGES[1], EDGES[0]))
-CHECKS: list[CheckFunction] = [not_a_server_error, status_code_conformance,
-                               content_type_conformance, response_schema_conformance]  # fmt: skip
+CHECKS: list[CheckFunction] = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 BASE_URL = f"http://{asgi.HOST}"
 Operation = APIOperation[Any, Any, Any, Any]
 
@@ -123,9 +127,14 @@ def _fuzz(
     )
 
     @given(strategy)
-    @hypothesis.settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-                         phases=[Phase.generate, Phase.shrink],
-                         suppress_health_check=list(HealthCheck))  # fmt: skip
+    @hypothesis.settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case: Case[Any]) -> None:
         response = _send(fuzz, case, mode)
         fuzz.seen[f"{case.method} {case.path} {mode.value} {response.status_code}"] += 1
@@ -147,20 +156,27 @@ def _fuzz(
 def _seed(fuzz: Fuzz) -> dict[str, str]:
     """A customer over its limit (so an alert) and an upsell sequence; their ids."""
     user = "fuzz_customer"
-    subscription = {"user_id": user, "tier": "essential", "status": "active",
-                    "email": "fuzz@example.com", "name": "Fuzz"}  # fmt: skip
+    subscription = {
+        "user_id": user,
+        "tier": "essential",
+        "status": "active",
+        "email": "fuzz@example.com",
+        "name": "Fuzz",
+    }
     usage = {"events": [event(user_id=user, subscription_tier="essential", tokens_used=199_000)]}
     slashed = {"events": [event(user_id="fuzz/customer")]}  # reached through TRICKY_IDS
     for path, payload in (("subscriptions", subscription), ("events", usage), ("events", slashed)):
         body, headers = signed(payload)
         resp = fuzz.client.post(f"{BASE_URL}/agent-usage/{path}", data=body, headers=headers)
         assert resp.status_code == 200, resp.text
-    alerts = fuzz.client.get(f"{BASE_URL}/agent-usage/alerts", params={"user_id": user},
-                             headers=fuzz.auth).json()["alerts"]  # fmt: skip
+    alerts = fuzz.client.get(
+        f"{BASE_URL}/agent-usage/alerts", params={"user_id": user}, headers=fuzz.auth
+    ).json()["alerts"]
     sequence = fuzz.client.post(
-        f"{BASE_URL}/agent-usage/upsell-sequences", headers=fuzz.auth,
+        f"{BASE_URL}/agent-usage/upsell-sequences",
+        headers=fuzz.auth,
         json={"user_id": user, "recommended_tier": "pro", "reason": "fuzzing"},
-    )  # fmt: skip
+    )
     assert alerts, "the seeded customer over its limit raised no alert"
     assert sequence.status_code == 201, sequence.text
     return {
@@ -192,8 +208,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     settings: Settings, admin_headers: dict[str, str]
 ) -> None:
     # No background workers: the fuzzer is the only writer, and no email leaves the test.
-    quiet = settings.model_copy(update={"alert_evaluation_interval_seconds": 0,
-                                        "upsell_worker_interval_seconds": 0})  # fmt: skip
+    quiet = settings.model_copy(
+        update={"alert_evaluation_interval_seconds": 0, "upsell_worker_interval_seconds": 0}
+    )
     app: Any = create_app(quiet)  # an ASGI callable, as schemathesis types it
     started = time.monotonic()
     try:

@@ -64,9 +64,11 @@ def deep(depth: int) -> str:
 
 
 async def test_deeply_nested_json_gets_422_naming_the_body(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    settings: Settings,
     unchanged: Unchanged,
-) -> None:  # fmt: skip
+) -> None:
     nested = deep(settings.max_json_depth + 1)
     raw = json.dumps(event()).replace('"metadata": {}', "").rstrip("}")
     body, headers = signed(f'{raw}, "metadata": {{"x": {nested}}}}}'.encode())
@@ -123,15 +125,29 @@ async def test_huge_or_negative_numbers_in_events_get_422(
 
 @pytest.mark.parametrize(
     ("name", "literal"),
-    [("monthly_tokens", str(2**80)), ("monthly_tokens", "-1"), ("monthly_interactions", "1e309"),
-     ("monthly_price", "1e309"), ("monthly_price", "-0.01"), ("rank", str(2**70))],
-)  # fmt: skip
+    [
+        ("monthly_tokens", str(2**80)),
+        ("monthly_tokens", "-1"),
+        ("monthly_interactions", "1e309"),
+        ("monthly_price", "1e309"),
+        ("monthly_price", "-0.01"),
+        ("rank", str(2**70)),
+    ],
+)
 async def test_huge_or_negative_numbers_in_tier_limits_get_422(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], name: str, literal: str,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    name: str,
+    literal: str,
     unchanged: Unchanged,
-) -> None:  # fmt: skip
-    tier = {"display_name": "Pro", "rank": 2, "monthly_tokens": 1, "monthly_interactions": 1,
-            "monthly_price": 1}  # fmt: skip
+) -> None:
+    tier = {
+        "display_name": "Pro",
+        "rank": 2,
+        "monthly_tokens": 1,
+        "monthly_interactions": 1,
+        "monthly_price": 1,
+    }
     text = json.dumps({**tier, name: 424242}).replace("424242", literal)
     resp = await client.put("/agent-usage/tiers/pro", content=text, headers=as_json(admin_headers))
     assert_error(resp, 422, name)
@@ -231,8 +247,9 @@ async def test_skewed_body_signed_for_another_timestamp_gets_401(
 ) -> None:
     body, headers = signed(event(), **skewed(-10))
     fresh = str(int(datetime.now(UTC).timestamp()))  # a fresh timestamp without a new signature
-    resp = await client.post("/agent-usage/events", content=body,
-                             headers={**headers, "webhook-timestamp": fresh})  # fmt: skip
+    resp = await client.post(
+        "/agent-usage/events", content=body, headers={**headers, "webhook-timestamp": fresh}
+    )
     assert_error(resp, 401, "webhook-signature")
     await unchanged()
 
@@ -293,15 +310,33 @@ async def test_lone_surrogates_in_event_strings_get_422(
 
 @pytest.mark.parametrize(
     ("method", "path", "payload"),
-    [("PUT", "/agent-usage/tiers/pro", {"display_name": "PLACEHOLDER", "rank": 2,
-      "monthly_tokens": 1, "monthly_interactions": 1, "monthly_price": 1}),
-     ("POST", "/agent-usage/upsell-sequences", {"user_id": "victim", "recommended_tier": "pro",
-      "reason": "PLACEHOLDER"})],
-)  # fmt: skip
+    [
+        (
+            "PUT",
+            "/agent-usage/tiers/pro",
+            {
+                "display_name": "PLACEHOLDER",
+                "rank": 2,
+                "monthly_tokens": 1,
+                "monthly_interactions": 1,
+                "monthly_price": 1,
+            },
+        ),
+        (
+            "POST",
+            "/agent-usage/upsell-sequences",
+            {"user_id": "victim", "recommended_tier": "pro", "reason": "PLACEHOLDER"},
+        ),
+    ],
+)
 async def test_lone_surrogates_in_api_bodies_get_422(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], method: str, path: str,
-    payload: dict[str, Any], unchanged: Unchanged,
-) -> None:  # fmt: skip
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    method: str,
+    path: str,
+    payload: dict[str, Any],
+    unchanged: Unchanged,
+) -> None:
     raw = json.dumps(payload).encode().replace(b"PLACEHOLDER", b"ab\xed\xa0\x80cd")
     resp = await client.request(method, path, content=raw, headers=as_json(admin_headers))
     assert_error(resp, 422)
@@ -310,16 +345,21 @@ async def test_lone_surrogates_in_api_bodies_get_422(
 
 @pytest.mark.parametrize(
     ("path", "field"),
-    [("/agent-usage/alerts?user_id=a%00b", "user_id"),
-     ("/agent-usage/upsell-sequences?user_id=%00", "user_id"),
-     ("/agent-usage/audit?actor=key%3Aa%00", "actor"),
-     ("/agent-usage/customers/a%00b", "path"),
-     ("/agent-usage/privacy/a%00b/export", "path")],
-)  # fmt: skip
+    [
+        ("/agent-usage/alerts?user_id=a%00b", "user_id"),
+        ("/agent-usage/upsell-sequences?user_id=%00", "user_id"),
+        ("/agent-usage/audit?actor=key%3Aa%00", "actor"),
+        ("/agent-usage/customers/a%00b", "path"),
+        ("/agent-usage/privacy/a%00b/export", "path"),
+    ],
+)
 async def test_nul_in_path_or_query_gets_422_naming_it(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], path: str, field: str,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    path: str,
+    field: str,
     unchanged: Unchanged,
-) -> None:  # fmt: skip
+) -> None:
     """PostgreSQL cannot hold NUL: once a 500 there (and a quiet lookup on SQLite)."""
     assert_error(await client.get(path, headers=admin_headers), 422, field)
     await unchanged()
@@ -328,23 +368,46 @@ async def test_nul_in_path_or_query_gets_422_naming_it(
 # A fixed id: parameters are test names, and pytest-xdist's workers must collect the same.
 NO_SUCH_ID = "0b6f3e8e-2d2c-4c61-9a39-1f5e0d7c4a10"
 NUL_BODIES = [
-    ("PUT", "/agent-usage/tiers/pro", {"display_name": "a\x00b", "rank": 2, "monthly_tokens": 1,
-     "monthly_interactions": 1, "monthly_price": 1}, "display_name"),
-    ("POST", "/agent-usage/upsell-sequences", {"user_id": "a\x00b", "recommended_tier": "pro",
-     "reason": "r"}, "user_id"),
-    ("POST", "/agent-usage/upsell-sequences", {"user_id": "victim", "recommended_tier": "pro",
-     "reason": "\x00"}, "reason"),
+    (
+        "PUT",
+        "/agent-usage/tiers/pro",
+        {
+            "display_name": "a\x00b",
+            "rank": 2,
+            "monthly_tokens": 1,
+            "monthly_interactions": 1,
+            "monthly_price": 1,
+        },
+        "display_name",
+    ),
+    (
+        "POST",
+        "/agent-usage/upsell-sequences",
+        {"user_id": "a\x00b", "recommended_tier": "pro", "reason": "r"},
+        "user_id",
+    ),
+    (
+        "POST",
+        "/agent-usage/upsell-sequences",
+        {"user_id": "victim", "recommended_tier": "pro", "reason": "\x00"},
+        "reason",
+    ),
     ("POST", f"/agent-usage/alerts/{NO_SUCH_ID}/acknowledge", {"note": "\x00"}, "note"),
     ("POST", f"/agent-usage/upsell-sequences/{NO_SUCH_ID}/cancel", {"note": "\x00"}, "note"),
     ("POST", "/agent-usage/auth/token", {"email": "a\x00@ngx.mx", "password": "pw"}, "email"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("method", "path", "payload", "field"), NUL_BODIES)
 async def test_nul_in_api_bodies_gets_422_naming_the_field(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], method: str, path: str,
-    payload: dict[str, Any], field: str, unchanged: Unchanged,
-) -> None:  # fmt: skip
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    method: str,
+    path: str,
+    payload: dict[str, Any],
+    field: str,
+    unchanged: Unchanged,
+) -> None:
     resp = await client.request(method, path, json=payload, headers=admin_headers)
     assert_error(resp, 422, field)
     await unchanged()

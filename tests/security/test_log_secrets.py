@@ -112,8 +112,9 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
     handler = type("Handler", (Mailbox,), {"handle_DATA": Mailbox.data})  # aiosmtpd's hook
     box: Mailbox = handler("crm-mailer", "smtp-" + secrets.token_urlsafe(16))
     port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port, authenticator=box.authenticate,
-                            auth_require_tls=False)  # fmt: skip
+    controller = Controller(
+        box, hostname="127.0.0.1", port=port, authenticator=box.authenticate, auth_require_tls=False
+    )
     controller.start()
     try:
         yield box, port
@@ -123,8 +124,15 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 
 def cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """Run ``nexus-crm`` with ``args``; fail with its output when it fails."""
-    done = subprocess.run([*nexus_crm_command(), *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        [*nexus_crm_command(), *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
@@ -135,20 +143,34 @@ LOG_CONFIG = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain",
-                            "stream": "ext://sys.stderr"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "stream": "ext://sys.stderr",
+        }
+    },
     "root": {"level": "DEBUG", "handlers": ["stderr"]},
-    "loggers": {"uvicorn.access": {"level": "DEBUG"}, "uvicorn.error": {"level": "DEBUG"},
-                "sqlalchemy.engine": {"level": "INFO"}},  # statements and their parameters
-}  # fmt: skip
+    "loggers": {
+        "uvicorn.access": {"level": "DEBUG"},
+        "uvicorn.error": {"level": "DEBUG"},
+        "sqlalchemy.engine": {"level": "INFO"},
+    },  # statements and their parameters
+}
 
 
 def debug_server(log_config: Path) -> Command:
     """uvicorn serving the app with ``log_config`` at debug level, access log on."""
 
     def command(port: int) -> list[str]:
-        return [*uvicorn_command(port)[:-2], "--log-level", "debug", "--access-log",
-                "--log-config", str(log_config)]  # fmt: skip
+        return [
+            *uvicorn_command(port)[:-2],
+            "--log-level",
+            "debug",
+            "--access-log",
+            "--log-config",
+            str(log_config),
+        ]
 
     return command
 
@@ -172,12 +194,17 @@ def _setup(db_url: str, mailbox: tuple[Mailbox, int]) -> tuple[dict[str, str], S
     jwt_secret = found.add("JWT_SECRET", secrets.token_urlsafe(40))
     session_secret = found.add("SESSION_SECRET", secrets.token_urlsafe(40))
     found.add("SMTP password", mailbox[0].password.decode())
-    extra = {"DASHBOARD_ENABLED": "true", "JWT_SECRET": jwt_secret,
-             "SESSION_SECRET": session_secret, "SMTP_HOST": "127.0.0.1",
-             "SMTP_PORT": str(mailbox[1]), "SMTP_STARTTLS": "false",
-             "SMTP_USERNAME": mailbox[0].user.decode(),
-             "SMTP_PASSWORD": mailbox[0].password.decode(),
-             "UPSELL_WORKER_INTERVAL_SECONDS": "0.2"}  # fmt: skip
+    extra = {
+        "DASHBOARD_ENABLED": "true",
+        "JWT_SECRET": jwt_secret,
+        "SESSION_SECRET": session_secret,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(mailbox[1]),
+        "SMTP_STARTTLS": "false",
+        "SMTP_USERNAME": mailbox[0].user.decode(),
+        "SMTP_PASSWORD": mailbox[0].password.decode(),
+        "UPSELL_WORKER_INTERVAL_SECONDS": "0.2",
+    }
     return server_env(db_url, extra=extra), found, []
 
 
@@ -218,8 +245,13 @@ def _api_calls(http: httpx.Client, s: LiveSession) -> None:
 
 
 def _webhooks(http: httpx.Client) -> None:
-    sub = {"user_id": "log_customer", "tier": "pro", "status": "active", "email": "c@example.com",
-           "name": "Cliente"}  # fmt: skip
+    sub = {
+        "user_id": "log_customer",
+        "tier": "pro",
+        "status": "active",
+        "email": "c@example.com",
+        "name": "Cliente",
+    }
     body, headers = signed(sub)
     assert http.post(f"{API}/subscriptions", content=body, headers=headers).status_code == 200
     body, headers = signed(event(user_id="log_customer"))
@@ -303,9 +335,11 @@ def test_a_live_session_logs_no_secret(live: LiveSession, mailbox: tuple[Mailbox
 
 
 async def test_in_process_debug_logs_hold_no_secret(
-    client: httpx.AsyncClient, make_key: MakeKey, sessions: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    make_key: MakeKey,
+    sessions: async_sessionmaker[AsyncSession],
     caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     caplog.set_level(logging.DEBUG)  # the root logger: every library's records too
     found = Secrets()
     webhook_secrets(found)

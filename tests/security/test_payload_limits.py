@@ -31,8 +31,11 @@ def nested(depth: int) -> Any:
 
 
 async def test_webhook_payload_limits(db_url: str) -> None:
-    app = create_app(make_settings(db_url, MAX_BODY_BYTES=4096, MAX_EVENT_BYTES=1024,
-                                   MAX_BATCH_EVENTS=3, MAX_JSON_DEPTH=8))  # fmt: skip
+    app = create_app(
+        make_settings(
+            db_url, MAX_BODY_BYTES=4096, MAX_EVENT_BYTES=1024, MAX_BATCH_EVENTS=3, MAX_JSON_DEPTH=8
+        )
+    )
     async with running(app), client_of(app) as client:
         big = {"events": [event(metadata={"note": "x" * 1000}) for _ in range(5)]}
         resp = await post_events(client, big)
@@ -50,8 +53,11 @@ async def test_webhook_payload_limits(db_url: str) -> None:
         resp = await post_events(client, event(metadata=nested(8)))  # 9 levels with the event
         assert (resp.status_code, resp.json()["field"]) == (422, "body"), resp.text
         assert "8 levels" in resp.json()["detail"]
-        resp = await client.post("/agent-usage/events", content=json.dumps(nested(9)),
-                                 headers={"content-type": "application/json"})  # fmt: skip
+        resp = await client.post(
+            "/agent-usage/events",
+            content=json.dumps(nested(9)),
+            headers={"content-type": "application/json"},
+        )
         assert resp.status_code == 401, "the signature is checked before the body"
         assert await count(app, "agent_usage_events") == 0
         assert (await post_events(client, event(metadata=nested(6)))).status_code == 200
@@ -63,16 +69,21 @@ async def test_api_body_limits(db_url: str) -> None:
     async with running(app), client_of(app) as client:
         admin = await new_key(app, "admin")
         before = (await client.get("/agent-usage/tiers", headers=admin)).json()
-        tier = {"display_name": "Pro", "rank": 2, "monthly_tokens": 1, "monthly_interactions": 1,
-                "monthly_price": "1.00"}  # fmt: skip
-        resp = await client.put("/agent-usage/tiers/pro", headers=admin,
-                                json={**tier, "display_name": "P" * 3000})  # fmt: skip
+        tier = {
+            "display_name": "Pro",
+            "rank": 2,
+            "monthly_tokens": 1,
+            "monthly_interactions": 1,
+            "monthly_price": "1.00",
+        }
+        resp = await client.put(
+            "/agent-usage/tiers/pro", headers=admin, json={**tier, "display_name": "P" * 3000}
+        )
         assert (resp.status_code, resp.json()["field"]) == (413, "body"), resp.text
         deep = json.dumps({**tier, "currency": nested(7)})
         very_deep = "[" * 1000 + "]" * 1000  # beyond the JSON parser's own recursion limit
         for body in (deep, very_deep):
-            resp = await client.put("/agent-usage/tiers/pro", headers=admin | CT_JSON,
-                                    content=body)  # fmt: skip
+            resp = await client.put("/agent-usage/tiers/pro", headers=admin | CT_JSON, content=body)
             assert (resp.status_code, resp.json()["field"]) == (422, "body"), resp.text
             assert "6 levels" in resp.json()["detail"]
         assert (await client.get("/agent-usage/tiers", headers=admin)).json() == before

@@ -220,8 +220,9 @@ async def drop_keys(prefix: str) -> int:
 
 async def test_redis_backend_is_shared_by_two_instances(db_url: str) -> None:
     require_redis()
-    settings = make_settings(db_url, RATE_LIMIT_BACKEND="redis", REDIS_URL=REDIS_URL,
-                             RATE_LIMIT_PER_KEY="3/minute")  # fmt: skip
+    settings = make_settings(
+        db_url, RATE_LIMIT_BACKEND="redis", REDIS_URL=REDIS_URL, RATE_LIMIT_PER_KEY="3/minute"
+    )
     prefix = f"nexus_test_{uuid.uuid4().hex[:12]}"  # runs do not share counters
     one, two = create_app(settings), create_app(settings)
     for app in (one, two):
@@ -240,8 +241,12 @@ async def test_redis_backend_is_shared_by_two_instances(db_url: str) -> None:
 async def test_unreachable_redis_lets_requests_through(
     db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = make_settings(db_url, RATE_LIMIT_BACKEND="redis", RATE_LIMIT_PER_KEY="1/minute",
-                             REDIS_URL="redis://127.0.0.1:1/0")  # fmt: skip
+    settings = make_settings(
+        db_url,
+        RATE_LIMIT_BACKEND="redis",
+        RATE_LIMIT_PER_KEY="1/minute",
+        REDIS_URL="redis://127.0.0.1:1/0",
+    )
     app = create_app(settings)
     async with running(app), client_of(app) as client:
         key = await new_key(app, "read")

@@ -244,9 +244,12 @@ async def test_an_expired_access_token_is_refused(
     short = settings.model_copy(update={"jwt_access_ttl_seconds": 30})
     async with transaction(sessions) as session:
         pair = await tokens.issue_tokens(
-            session, settings=short, email=email, password=PASSWORD,
+            session,
+            settings=short,
+            email=email,
+            password=PASSWORD,
             now=utcnow() - timedelta(seconds=31),
-        )  # fmt: skip
+        )
     assert pair is not None
     assert pair.expires_in == 30
     resp = await client.get(READ_ROUTE, headers=bearer(pair.access_token))
@@ -267,9 +270,12 @@ async def test_an_expired_refresh_token_is_refused(
     email = await make_user(sessions, "sales")
     async with transaction(sessions) as session:
         pair = await tokens.issue_tokens(
-            session, settings=settings, email=email, password=PASSWORD,
+            session,
+            settings=settings,
+            email=email,
+            password=PASSWORD,
             now=utcnow() - timedelta(seconds=settings.jwt_refresh_ttl_seconds + 1),
-        )  # fmt: skip
+        )
     assert pair is not None
     resp = await client.post(REFRESH, json={"refresh_token": pair.refresh_token})
     assert resp.status_code == 401

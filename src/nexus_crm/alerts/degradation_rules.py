@@ -133,9 +133,12 @@ async def _with_customers(
 ) -> AlertDraft:
     policy = ctx.policy.degradation
     count, top = await affected_customers(
-        session, agent_id=draft.agent_id or "", first_day=local_day(since, ctx.policy.tz),
-        last_day=local_day(ctx.now, ctx.policy.tz), limit=policy.top_customers,
-    )  # fmt: skip
+        session,
+        agent_id=draft.agent_id or "",
+        first_day=local_day(since, ctx.policy.tz),
+        last_day=local_day(ctx.now, ctx.policy.tz),
+        limit=policy.top_customers,
+    )
     names = ", ".join(c["user_id"] for c in top[:3])
     message = f"{draft.message} {count} customers used it since {since:%Y-%m-%d}" + (
         f"; most active: {names}." if names else "."

@@ -50,7 +50,9 @@ class AlertPolicy:
     def from_settings(cls, settings: Settings) -> AlertPolicy:
         """The policy configured by ALERT_LIMIT_* and NEXUS_CRM_TIMEZONE."""
         return cls(
-            settings.alert_limit_approaching_pct, settings.alert_limit_exceeded_pct, settings.tz,
+            settings.alert_limit_approaching_pct,
+            settings.alert_limit_exceeded_pct,
+            settings.tz,
             upgrade=UpgradePolicy(threshold_pct=settings.upgrade_projection_pct),
             degradation=DegradationPolicy(
                 slo_p95_ms=settings.degradation_slo_p95_ms,
@@ -58,7 +60,7 @@ class AlertPolicy:
                 mean_factor=settings.degradation_mean_factor,
             ),
             anomaly=AnomalyConfig.from_settings(settings),
-        )  # fmt: skip
+        )
 
 
 @dataclass(frozen=True)

@@ -83,10 +83,14 @@ def revenue_opportunity(
         expected = _money(delta * Decimal(str(rate)))
         rows.append(
             TierOpportunity(
-                tier=tier, opportunities=len(group), revenue_delta_monthly=_money(delta),
-                conversion_rate=rate, rate_source=source, expected_revenue_monthly=expected,
+                tier=tier,
+                opportunities=len(group),
+                revenue_delta_monthly=_money(delta),
+                conversion_rate=rate,
+                rate_source=source,
+                expected_revenue_monthly=expected,
             )
-        )  # fmt: skip
+        )
     zero = Decimal(0)
     return RevenueOpportunity(
         currency=opportunities[0].currency if opportunities else "USD",
@@ -178,14 +182,21 @@ def series_forecast(values: Sequence[float], today: date) -> SeriesForecast:
     """The API view of a series' forecast, the first day being today."""
     f = fc.forecast(values)
     p, b = f.path, f.backtest
-    daily = [] if p is None else [
-        ForecastPoint(
-            day=today + timedelta(days=i), mean=round(float(p.mean[i]), 1),
-            lower_80=round(float(p.lower_80[i]), 1), upper_80=round(float(p.upper_80[i]), 1),
-            lower_95=round(float(p.lower_95[i]), 1), upper_95=round(float(p.upper_95[i]), 1),
-        )
-        for i in range(len(p.mean))
-    ]  # fmt: skip
+    daily = (
+        []
+        if p is None
+        else [
+            ForecastPoint(
+                day=today + timedelta(days=i),
+                mean=round(float(p.mean[i]), 1),
+                lower_80=round(float(p.lower_80[i]), 1),
+                upper_80=round(float(p.upper_80[i]), 1),
+                lower_95=round(float(p.lower_95[i]), 1),
+                upper_95=round(float(p.upper_95[i]), 1),
+            )
+            for i in range(len(p.mean))
+        ]
+    )
     return SeriesForecast(
         method=f.method,
         note=f.note,

@@ -98,11 +98,15 @@ def conversion_table(
         decided = started - pend
         rows.append(
             TierConversion(
-                source=source, tier=tier, tier_name=names[tier], started=started,
-                converted=conv, pending=pend,
+                source=source,
+                tier=tier,
+                tier_name=names[tier],
+                started=started,
+                converted=conv,
+                pending=pend,
                 rate=round(conv / decided, 4) if decided else None,
             )
-        )  # fmt: skip
+        )
     return rows
 
 
@@ -117,9 +121,14 @@ def sequence_outcome(seq: UpsellSequence, follow_up_days: int, now: datetime) ->
 
 
 async def sequence_rates(
-    session: AsyncSession, *, start_at: datetime, end_at: datetime, now: datetime,
-    follow_up_days: int, tiers: Sequence[UsageTierLimit],
-) -> list[TierConversion]:  # fmt: skip
+    session: AsyncSession,
+    *,
+    start_at: datetime,
+    end_at: datetime,
+    now: datetime,
+    follow_up_days: int,
+    tiers: Sequence[UsageTierLimit],
+) -> list[TierConversion]:
     """Conversion of the upsell sequences started in ``[start_at, end_at)``, per starting tier."""
     started = await closer_repo.started_between(session, start_at, end_at)
     outcomes = [(s.current_tier, sequence_outcome(s, follow_up_days, now)) for s in started]
@@ -139,6 +148,12 @@ async def conversion_rates(
         (a.tier, outcome(a, changes.get(a.user_id, []), ranks, follow_up_days, now))
         for a in attempts
     ]
-    by_sequences = await sequence_rates(session, start_at=start_at, end_at=end_at, now=now,
-                                        follow_up_days=follow_up_days, tiers=tiers)  # fmt: skip
+    by_sequences = await sequence_rates(
+        session,
+        start_at=start_at,
+        end_at=end_at,
+        now=now,
+        follow_up_days=follow_up_days,
+        tiers=tiers,
+    )
     return conversion_table("upgrade_alerts", outcomes, tiers) + by_sequences

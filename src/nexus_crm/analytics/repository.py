@@ -127,8 +127,9 @@ async def past_marker(session: AsyncSession, before_at: datetime) -> tuple[Any, 
     usage = select(func.count(), func.coalesce(func.sum(H.interactions), 0)).where(
         H.hour < before_at
     )
-    erased = select(func.count(), func.max(PrivacyErasure.erased_at),
-                    func.max(PrivacyErasure.resubscribed_at))  # fmt: skip
+    erased = select(
+        func.count(), func.max(PrivacyErasure.erased_at), func.max(PrivacyErasure.resubscribed_at)
+    )
     return (*(await session.execute(usage)).one(), *(await session.execute(erased)).one())
 
 

@@ -41,7 +41,9 @@ async def response_time_experienced(
             counts = [int(getattr(r, b)) for b in RESPONSE_TIME_BUCKETS]
             p95 = quantile(counts, RESPONSE_TIME_BOUNDS_MS, 0.95, int(r.rt_max))
             out[r.user_id] = ExperiencedResponseTime(
-                r.user_id, n, round(int(r.rt_sum) / n, 1) if n else None,
+                r.user_id,
+                n,
+                round(int(r.rt_sum) / n, 1) if n else None,
                 None if p95 is None else round(p95, 1),
-            )  # fmt: skip
+            )
     return out

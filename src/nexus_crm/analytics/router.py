@@ -103,6 +103,11 @@ async def get_business_metrics(
     )
     async with transaction(sessions) as session:
         return await business.get_business_metrics(
-            session, days=days, today=local_day(now, settings.tz), now=now,
-            tz=settings.tz, limit=limit, policy=policy,
-        )  # fmt: skip
+            session,
+            days=days,
+            today=local_day(now, settings.tz),
+            now=now,
+            tz=settings.tz,
+            limit=limit,
+            policy=policy,
+        )

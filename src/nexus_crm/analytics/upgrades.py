@@ -123,9 +123,16 @@ def assess(
     )
     run_rate = tuple(w / TRAILING_DAYS * (end - start).days for w in week)
     return Assessment(
-        sub, tier, start, end, elapsed, active, used,
-        (projected[0], projected[1]), (run_rate[0], run_rate[1]),
-    )  # fmt: skip
+        sub,
+        tier,
+        start,
+        end,
+        elapsed,
+        active,
+        used,
+        (projected[0], projected[1]),
+        (run_rate[0], run_rate[1]),
+    )
 
 
 def is_opportunity(a: Assessment, policy: UpgradePolicy) -> bool:
@@ -222,9 +229,8 @@ async def assess_customers(
     by_name = {t.tier: t for t in tiers}
     top = max((t.rank for t in tiers), default=0)
     eligible = [
-        s for s in subs
-        if s.status == "active" and s.tier in by_name and by_name[s.tier].rank < top
-    ]  # fmt: skip
+        s for s in subs if s.status == "active" and s.tier in by_name and by_name[s.tier].rank < top
+    ]
     # The earliest day any of them needs: a period start (≤ 31 days back) or the trailing week.
     start = today - timedelta(days=31)
     daily = await _daily(session, [s.user_id for s in eligible], start, today)

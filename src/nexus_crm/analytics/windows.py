@@ -35,8 +35,9 @@ def clear_cache() -> None:
     _cache.clear()
 
 
-async def _cached(session: AsyncSession, kind: str, start: date, last: date, tz: ZoneInfo,
-                  read: Any) -> Any:  # fmt: skip
+async def _cached(
+    session: AsyncSession, kind: str, start: date, last: date, tz: ZoneInfo, read: Any
+) -> Any:
     """``read(start, last)``, cached under the marker of everything up to the day ``last``."""
     marker = await repo.past_marker(session, day_start(last + ONE_DAY, tz))
     if kind == "tiers":
@@ -52,8 +53,9 @@ async def _cached(session: AsyncSession, kind: str, start: date, last: date, tz:
     return value
 
 
-async def _split(session: AsyncSession, kind: str, start: date, end: date, tz: ZoneInfo,
-                 today: date, read: Any) -> tuple[Any, bool]:  # fmt: skip
+async def _split(
+    session: AsyncSession, kind: str, start: date, end: date, tz: ZoneInfo, today: date, read: Any
+) -> tuple[Any, bool]:
     """The cached part of ``[start, end]``, and whether its last day is still to be added.
 
     A window ending before ``today`` is closed and cached whole; otherwise ``[start, end-1]``
@@ -67,9 +69,17 @@ async def _split(session: AsyncSession, kind: str, start: date, end: date, tz: Z
 Rollup = Callable[[AsyncSession, date, date], Awaitable[Sequence[Any]]]
 
 
-async def _keyed(session: AsyncSession, kind: str, key: str, window: tuple[date, date],
-                 tz: ZoneInfo, today: date, whole: Rollup, day: Rollup,
-                 add: Callable[[dict[str, Any], Any], None]) -> list[Any]:  # fmt: skip
+async def _keyed(
+    session: AsyncSession,
+    kind: str,
+    key: str,
+    window: tuple[date, date],
+    tz: ZoneInfo,
+    today: date,
+    whole: Rollup,
+    day: Rollup,
+    add: Callable[[dict[str, Any], Any], None],
+) -> list[Any]:
     """A roll-up keyed by ``key`` over ``window``: the cached part plus ``day``'s rows."""
     start, end = window
 
@@ -99,8 +109,17 @@ async def agent_rollup(
     session: AsyncSession, start: date, end: date, tz: ZoneInfo, *, today: date
 ) -> list[Any]:
     """``repository.agent_rollup`` of ``[start, end]`` (rows with the same attributes)."""
-    return await _keyed(session, "agents", "agent_id", (start, end), tz, today,
-                        repo.agent_rollup, repo.day_agent_rollup, _add_agent)  # fmt: skip
+    return await _keyed(
+        session,
+        "agents",
+        "agent_id",
+        (start, end),
+        tz,
+        today,
+        repo.agent_rollup,
+        repo.day_agent_rollup,
+        _add_agent,
+    )
 
 
 async def active_users(
@@ -119,5 +138,14 @@ async def tier_rollup(
     session: AsyncSession, start: date, end: date, tz: ZoneInfo, *, today: date
 ) -> list[Any]:
     """``repository.tier_rollup`` of ``[start, end]`` (customers' current tiers)."""
-    return await _keyed(session, "tiers", "tier", (start, end), tz, today,
-                        repo.tier_rollup, repo.day_tier_rollup, _add_tier)  # fmt: skip
+    return await _keyed(
+        session,
+        "tiers",
+        "tier",
+        (start, end),
+        tz,
+        today,
+        repo.tier_rollup,
+        repo.day_tier_rollup,
+        _add_tier,
+    )

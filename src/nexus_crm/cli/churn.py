@@ -73,8 +73,11 @@ def score(
     )
     scores = result.scores[:limit]
     if fmt is Format.JSON:
-        body = {"as_of": day.isoformat(), "model": result.info.model_dump(mode="json"),
-                "customers": [s.model_dump(mode="json") for s in scores]}  # fmt: skip
+        body = {
+            "as_of": day.isoformat(),
+            "model": result.info.model_dump(mode="json"),
+            "customers": [s.model_dump(mode="json") for s in scores],
+        }
         typer.echo(json.dumps(body))
         return
     out = io.StringIO()

@@ -53,8 +53,11 @@ def render(result: Evaluation) -> str:
 
 def _progress(total: int) -> Callable[[ReplayStats], None]:
     def show(stats: ReplayStats) -> None:
-        typer.echo(f"  day {stats.days_done[-1]} ({stats.daily_evaluations}/{total}), "
-                   f"{stats.events:,} events", err=True)  # fmt: skip
+        typer.echo(
+            f"  day {stats.days_done[-1]} ({stats.daily_evaluations}/{total}), "
+            f"{stats.events:,} events",
+            err=True,
+        )
 
     return show
 
@@ -86,11 +89,14 @@ def evaluate(
     try:
         result = asyncio.run(
             evaluate_truth(
-                data, settings=settings, database_url=database_url,
-                step=timedelta(minutes=step_minutes), daily_hour=daily_hour,
+                data,
+                settings=settings,
+                database_url=database_url,
+                step=timedelta(minutes=step_minutes),
+                daily_hour=daily_hour,
                 progress=_progress(days),
             )
-        )  # fmt: skip
+        )
     except NexusError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from None

@@ -31,8 +31,10 @@ def _when(ts: float | None) -> str:
 def _print_status(ob: Outbox) -> None:
     st = ob.status()
     typer.echo(f"outbox:        {st['path']}")
-    typer.echo(f"pending:       {st['pending']} (oldest {_when(st['oldest_created_at'])}, "
-               f"max attempts {st['max_attempts']})")  # fmt: skip
+    typer.echo(
+        f"pending:       {st['pending']} (oldest {_when(st['oldest_created_at'])}, "
+        f"max attempts {st['max_attempts']})"
+    )
     typer.echo(f"last error:    {st['last_error'] or '-'}")
     typer.echo(f"dead letters:  {st['dead']}")
     for seq, kind, error, payload in ob.dead_letters(10):

@@ -83,10 +83,15 @@ class Reporter:
         self.progress: Progress | None = None
         if not quiet and self.err.isatty():
             self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                TextColumn("{task.fields[lines]:,} lines"), console=Console(file=self.err),
-            )  # fmt: skip
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[lines]:,} lines"),
+                console=Console(file=self.err),
+            )
             self.task = self.progress.add_task(source.path.name, total=source.size, lines=0)
 
     def __enter__(self) -> Reporter:
@@ -114,23 +119,37 @@ class Reporter:
         elif not self.quiet and time.monotonic() - self.last_line >= PLAIN_PROGRESS_SECONDS:
             self.last_line = time.monotonic()
             pct = 100 * done / self.source.size if self.source.size else 100.0
-            print(f"{self.source.path}: {pct:.0f}% read, {counts.read:,} lines, "
-                  f"{counts.rejected:,} rejected", file=self.err, flush=True)  # fmt: skip
+            print(
+                f"{self.source.path}: {pct:.0f}% read, {counts.read:,} lines, "
+                f"{counts.rejected:,} rejected",
+                file=self.err,
+                flush=True,
+            )
 
 
 def summary(path: Path, counts: ImportCounts, seconds: float, as_json: bool) -> str:
     """The final counts, as one readable line or one JSON object."""
     per_second = round(counts.read / seconds) if seconds > 0 else 0
-    data = {"file": str(path), "kind": counts.kind, **counts.summary(),
-            "seconds": round(seconds, 2), "lines_per_second": per_second}  # fmt: skip
+    data = {
+        "file": str(path),
+        "kind": counts.kind,
+        **counts.summary(),
+        "seconds": round(seconds, 2),
+        "lines_per_second": per_second,
+    }
     if as_json:
         return json.dumps(data)
     numbers = ", ".join(f"{k} {v:,}" for k, v in counts.summary().items())
     return f"{path}: {numbers} in {seconds:.1f} s ({per_second:,} lines/s)"
 
 
-async def _import(run: Importer, path: Path, fmt: FileFormat, spec: CsvSpec, quiet: bool,
-                  ) -> ImportCounts:  # fmt: skip
+async def _import(
+    run: Importer,
+    path: Path,
+    fmt: FileFormat,
+    spec: CsvSpec,
+    quiet: bool,
+) -> ImportCounts:
     settings = load_settings()
     engine = create_engine(settings)
     try:
@@ -146,8 +165,14 @@ async def _import(run: Importer, path: Path, fmt: FileFormat, spec: CsvSpec, qui
         await engine.dispose()
 
 
-def _run(run: Importer, path: Path, fmt: FileFormat, spec: CsvSpec, quiet: bool, as_json: bool,
-         ) -> None:  # fmt: skip
+def _run(
+    run: Importer,
+    path: Path,
+    fmt: FileFormat,
+    spec: CsvSpec,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     # Each batch allocates a few hundred thousand objects that die at its commit; with the
     # default thresholds the collector would scan them (and all of SQLAlchemy) over and over.
     gc.freeze()
@@ -179,8 +204,10 @@ def events(
 
 @app.command("subscriptions")
 def subscriptions(
-    file: FileArg, fmt: FormatOpt = FileFormat.auto, quiet: QuietOpt = False,
+    file: FileArg,
+    fmt: FormatOpt = FileFormat.auto,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
-) -> None:  # fmt: skip
+) -> None:
     """Import subscriptions in file order. Example: nexus-crm import subscriptions subs.csv"""
     _run(importer.import_subscriptions, file, fmt, importer.SUBSCRIPTION_CSV, quiet, as_json)

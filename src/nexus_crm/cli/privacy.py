@@ -99,5 +99,7 @@ def retention(
         ),
     )
     verb = "would delete" if dry_run else "deleted"
-    typer.echo(f"{verb} {result.events} raw events older than {result.cutoff:%Y-%m-%d %H:%M} UTC "
-               f"({days} days); aggregates are kept")  # fmt: skip
+    typer.echo(
+        f"{verb} {result.events} raw events older than {result.cutoff:%Y-%m-%d %H:%M} UTC "
+        f"({days} days); aggregates are kept"
+    )

@@ -56,10 +56,15 @@ def start(
     result = run_in_session(
         settings,
         lambda s: service.start_sequence(
-            s, user_id=user_id, recommended_tier=tier, reason=reason, by=by, now=utcnow(),
+            s,
+            user_id=user_id,
+            recommended_tier=tier,
+            reason=reason,
+            by=by,
+            now=utcnow(),
             plan=plan,
         ),
-    )  # fmt: skip
+    )
     typer.echo(("started  " if result.created else "already active  ") + _line(result.sequence))
 
 

@@ -59,34 +59,49 @@ def candidates(alerts: Sequence[AlertOut], policy: AutoUpsellPolicy) -> list[Ale
     found = [
         a
         for a in alerts
-        if a.alert_type == UPGRADE and a.status == "active" and a.user_id
-        and a.data.get("recommended_tier") and _confidence(a) >= policy.min_confidence
-    ]  # fmt: skip
+        if a.alert_type == UPGRADE
+        and a.status == "active"
+        and a.user_id
+        and a.data.get("recommended_tier")
+        and _confidence(a) >= policy.min_confidence
+    ]
     return sorted(found, key=lambda a: (-_confidence(a), str(a.id)))
 
 
 async def auto_upsell(
-    session: AsyncSession, *, alerts: Sequence[AlertOut], policy: AutoUpsellPolicy,
-    plan: SequencePlan, now: datetime,
-) -> list[SequenceOut]:  # fmt: skip
+    session: AsyncSession,
+    *,
+    alerts: Sequence[AlertOut],
+    policy: AutoUpsellPolicy,
+    plan: SequencePlan,
+    now: datetime,
+) -> list[SequenceOut]:
     """Start sequences for qualifying upgrade alerts, within today's cap; the new ones."""
     if not policy.enabled:
         return []
-    started = await repo.automatic_started_since(session, day_start(local_day(now, policy.tz),
-                                                                    policy.tz))  # fmt: skip
+    started = await repo.automatic_started_since(
+        session, day_start(local_day(now, policy.tz), policy.tz)
+    )
     created: list[SequenceOut] = []
     for alert in candidates(alerts, policy):
         if started >= policy.daily_cap:
             log.info("auto-upsell: daily cap of %d reached", policy.daily_cap)
             break
-        reason = (f"automatic: upgrade_opportunity alert {alert.id} (confidence "
-                  f"{_confidence(alert):.2f}): {alert.title}")[:500]  # fmt: skip
+        reason = (
+            f"automatic: upgrade_opportunity alert {alert.id} (confidence "
+            f"{_confidence(alert):.2f}): {alert.title}"
+        )[:500]
         by = Starter(actor=AUTO_UPSELL_ACTOR, automatic=True, alert_id=alert.id)
         try:
             result = await start_sequence(
-                session, user_id=str(alert.user_id), reason=reason, by=by, now=now, plan=plan,
+                session,
+                user_id=str(alert.user_id),
+                reason=reason,
+                by=by,
+                now=now,
+                plan=plan,
                 recommended_tier=str(alert.data["recommended_tier"]),
-            )  # fmt: skip
+            )
         except NexusError as exc:  # checks happen before any write: nothing to undo
             log.info("auto-upsell skipped %s: %s", alert.user_id, exc.detail)
             continue

@@ -58,11 +58,16 @@ async def figures(session: AsyncSession, seq: UpsellSequence, today: date) -> di
     current = await tiers_repo.get_tier(session, usage.tier)
     top = max(usage.agents, key=lambda a: (a.interactions, a.tokens), default=None)
     return {
-        "user_id": usage.user_id, "name": usage.name or usage.user_id, "email": usage.email,
-        "tier": usage.tier, "tier_name": current.display_name if current else usage.tier,
-        "usage_pct": f"{u.usage_percentage:.0f}", "tokens_pct": f"{u.tokens_percentage:.0f}",
+        "user_id": usage.user_id,
+        "name": usage.name or usage.user_id,
+        "email": usage.email,
+        "tier": usage.tier,
+        "tier_name": current.display_name if current else usage.tier,
+        "usage_pct": f"{u.usage_percentage:.0f}",
+        "tokens_pct": f"{u.tokens_percentage:.0f}",
         "interactions_pct": f"{u.interactions_percentage:.0f}",
-        "tokens_used": _n(u.tokens_used), "token_limit": _n(u.token_limit),
+        "tokens_used": _n(u.tokens_used),
+        "token_limit": _n(u.token_limit),
         "interactions_used": _n(u.interactions_used),
         "interaction_limit": _n(u.interaction_limit),
         "period_start": u.period_start.isoformat(),
@@ -70,7 +75,7 @@ async def figures(session: AsyncSession, seq: UpsellSequence, today: date) -> di
         "top_agent": top.agent_id if top else None,
         "top_agent_interactions": _n(top.interactions) if top else "0",
         **_offer(target, seq.recommended_tier),
-    }  # fmt: skip
+    }
 
 
 def _offer(target: Any, tier: str) -> dict[str, Any]:
@@ -78,24 +83,31 @@ def _offer(target: Any, tier: str) -> dict[str, Any]:
         unknown = dict.fromkeys(("price", "recommended_tokens", "recommended_interactions"), "?")
         return {"recommended_tier": tier, "recommended_name": tier, "currency": "", **unknown}
     return {
-        "recommended_tier": target.tier, "recommended_name": target.display_name,
-        "price": f"{target.monthly_price_cents / 100:,.2f}", "currency": target.currency,
+        "recommended_tier": target.tier,
+        "recommended_name": target.display_name,
+        "price": f"{target.monthly_price_cents / 100:,.2f}",
+        "currency": target.currency,
         "recommended_tokens": _n(target.monthly_tokens),
         "recommended_interactions": _n(target.monthly_interactions),
-    }  # fmt: skip
+    }
 
 
 def render(
-    step: UpsellStep, seq: UpsellSequence, facts: dict[str, Any], *, locale: str,
+    step: UpsellStep,
+    seq: UpsellSequence,
+    facts: dict[str, Any],
+    *,
+    locale: str,
     templates_dir: str | None,
-) -> Rendered:  # fmt: skip
+) -> Rendered:
     """Render one step's subject and body from its template and the figures."""
     template = environment(templates_dir).get_template(f"{locale}/{step.kind}.txt.j2")
     text = template.render(**facts, reason=seq.reason, step=step.kind)
     first, _, body = text.partition("\n")
     subject = first.removeprefix("Subject:").strip()
-    return Rendered(subject=subject, body=body.lstrip("\n"), to=facts.get("email"),
-                    figures=dict(facts))  # fmt: skip
+    return Rendered(
+        subject=subject, body=body.lstrip("\n"), to=facts.get("email"), figures=dict(facts)
+    )
 
 
 def as_payload(rendered: Rendered) -> dict[str, Any]:

@@ -135,10 +135,14 @@ async def send_email(out: Outgoing, settings: Settings) -> None:
     msg = email_message(out, settings)
     try:
         await aiosmtplib.send(
-            msg, hostname=settings.smtp_host, port=settings.smtp_port,
-            username=settings.smtp_username, password=settings.smtp_password,
-            start_tls=settings.smtp_starttls, timeout=settings.smtp_timeout_seconds,
-        )  # fmt: skip
+            msg,
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            start_tls=settings.smtp_starttls,
+            timeout=settings.smtp_timeout_seconds,
+        )
     except (aiosmtplib.SMTPException, OSError) as exc:
         raise DeliveryError(f"SMTP: {type(exc).__name__}: {exc}") from exc
 

@@ -72,11 +72,18 @@ def new_steps(
         due = start + timedelta(days=day)
         steps.append(
             UpsellStep(
-                id=uuid7(), sequence_id=sequence_id, step_index=index, kind=kind,
-                channel=channel, due_at=due, next_attempt_at=due, status="scheduled",
-                attempts=0, message_id=f"msg_{uuid.uuid4().hex}",
+                id=uuid7(),
+                sequence_id=sequence_id,
+                step_index=index,
+                kind=kind,
+                channel=channel,
+                due_at=due,
+                next_attempt_at=due,
+                status="scheduled",
+                attempts=0,
+                message_id=f"msg_{uuid.uuid4().hex}",
             )
-        )  # fmt: skip
+        )
     return steps
 
 

@@ -38,9 +38,14 @@ async def start(
     by, plan = service.Starter(actor=key.actor), service.SequencePlan.from_settings(settings)
     async with transaction(sessions) as session:
         result = await service.start_sequence(
-            session, user_id=body.user_id, recommended_tier=body.recommended_tier,
-            reason=body.reason, by=by, now=utcnow(), plan=plan,
-        )  # fmt: skip
+            session,
+            user_id=body.user_id,
+            recommended_tier=body.recommended_tier,
+            reason=body.reason,
+            by=by,
+            now=utcnow(),
+            plan=plan,
+        )
     if not result.created:
         response.status_code = 200
     return result
@@ -67,27 +72,33 @@ async def get_sequence(_: ReadKey, sessions: Sessions, sequence_id: SequenceId) 
         return await service.get_sequence(session, sequence_id=sequence_id)
 
 
-@router.post("/upsell-sequences/{sequence_id}/cancel", response_model=SequenceOut,
-             responses=ERRORS)  # fmt: skip
+@router.post("/upsell-sequences/{sequence_id}/cancel", response_model=SequenceOut, responses=ERRORS)
 async def cancel(
     key: WriteKey, sessions: Sessions, sequence_id: SequenceId, body: NoteIn | None = None
 ) -> SequenceOut:
     """Cancel an active sequence; steps not yet sent are skipped (409 if not active)."""
     async with transaction(sessions) as session:
         return await service.cancel_sequence(
-            session, sequence_id=sequence_id, actor=key.actor, now=utcnow(),
+            session,
+            sequence_id=sequence_id,
+            actor=key.actor,
+            now=utcnow(),
             note=body.note if body else None,
-        )  # fmt: skip
+        )
 
 
-@router.post("/upsell-sequences/{sequence_id}/replied", response_model=SequenceOut,
-             responses=ERRORS)  # fmt: skip
+@router.post(
+    "/upsell-sequences/{sequence_id}/replied", response_model=SequenceOut, responses=ERRORS
+)
 async def replied(
     key: WriteKey, sessions: Sessions, sequence_id: SequenceId, body: NoteIn | None = None
 ) -> SequenceOut:
     """Record the customer's reply: the sequence stops (409 if not active)."""
     async with transaction(sessions) as session:
         return await service.mark_replied(
-            session, sequence_id=sequence_id, actor=key.actor, now=utcnow(),
+            session,
+            sequence_id=sequence_id,
+            actor=key.actor,
+            now=utcnow(),
             note=body.note if body else None,
-        )  # fmt: skip
+        )

@@ -64,9 +64,15 @@ async def _tiers(session: AsyncSession, current: str, wanted: str) -> UsageTierL
 
 
 async def start_sequence(
-    session: AsyncSession, *, user_id: str, recommended_tier: str, reason: str, by: Starter,
-    now: datetime, plan: SequencePlan,
-) -> StartResult:  # fmt: skip
+    session: AsyncSession,
+    *,
+    user_id: str,
+    recommended_tier: str,
+    reason: str,
+    by: Starter,
+    now: datetime,
+    plan: SequencePlan,
+) -> StartResult:
     """Start a customer's upsell sequence, or return the active one (idempotent)."""
     customer = await repo.lock_customer(session, user_id)
     if customer is None:
@@ -78,14 +84,30 @@ async def start_sequence(
     if existing is not None:
         return StartResult(sequence=(await views(session, [existing]))[0], created=False)
     seq = UpsellSequence(
-        id=uuid7(), user_id=user_id, current_tier=customer.tier, recommended_tier=target.tier,
-        reason=reason.strip()[:500], status="active", automatic=by.automatic,
-        alert_id=by.alert_id, created_by=by.actor, created_at=now, updated_at=now,
-    )  # fmt: skip
+        id=uuid7(),
+        user_id=user_id,
+        current_tier=customer.tier,
+        recommended_tier=target.tier,
+        reason=reason.strip()[:500],
+        status="active",
+        automatic=by.automatic,
+        alert_id=by.alert_id,
+        created_by=by.actor,
+        created_at=now,
+        updated_at=now,
+    )
     await repo.add(session, [seq])
     await repo.add(session, new_steps(seq.id, start=now, days=plan.step_days, channel=plan.channel))
-    row = transition(seq.id, "started", None, "active", actor=by.actor, at=now,
-                     automatic=by.automatic, note=seq.reason)  # fmt: skip
+    row = transition(
+        seq.id,
+        "started",
+        None,
+        "active",
+        actor=by.actor,
+        at=now,
+        automatic=by.automatic,
+        note=seq.reason,
+    )
     await log_transitions(session, [row])
     return StartResult(sequence=(await views(session, [seq]))[0], created=True)
 
@@ -113,33 +135,47 @@ async def list_sequences(
 
 
 async def _end_active(
-    session: AsyncSession, sequence_id: uuid.UUID, *, to: str, actor: str, now: datetime,
+    session: AsyncSession,
+    sequence_id: uuid.UUID,
+    *,
+    to: str,
+    actor: str,
+    now: datetime,
     note: str | None,
-) -> SequenceOut:  # fmt: skip
+) -> SequenceOut:
     seq = await repo.lock_sequence(session, sequence_id)
     if seq is None:
         raise NotFound(f"no upsell sequence with id {sequence_id}", field="sequence_id")
     if seq.status != "active":
         raise Conflict(
             f"the sequence is {seq.status}; only an active sequence can be {to}",
-            field="status", status=seq.status,
-        )  # fmt: skip
+            field="status",
+            status=seq.status,
+        )
     await end(session, seq, to=to, actor=actor, now=now, note=note)
     return (await views(session, [seq]))[0]
 
 
 async def cancel_sequence(
-    session: AsyncSession, *, sequence_id: uuid.UUID, actor: str, now: datetime,
+    session: AsyncSession,
+    *,
+    sequence_id: uuid.UUID,
+    actor: str,
+    now: datetime,
     note: str | None = None,
-) -> SequenceOut:  # fmt: skip
+) -> SequenceOut:
     """Cancel an active sequence; its steps not yet sent are skipped."""
     return await _end_active(session, sequence_id, to="cancelled", actor=actor, now=now, note=note)
 
 
 async def mark_replied(
-    session: AsyncSession, *, sequence_id: uuid.UUID, actor: str, now: datetime,
+    session: AsyncSession,
+    *,
+    sequence_id: uuid.UUID,
+    actor: str,
+    now: datetime,
     note: str | None = None,
-) -> SequenceOut:  # fmt: skip
+) -> SequenceOut:
     """Record that the customer replied: the sequence stops, a human takes over."""
     return await _end_active(session, sequence_id, to="replied", actor=actor, now=now, note=note)
 

@@ -41,6 +41,9 @@ def auto_upsell_hook(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     """The scheduler's ``after`` hook, or None when AUTO_UPSELL_ENABLED is false."""
     if not settings.auto_upsell_enabled:
         return None
-    return partial(run_auto_upsell, sessions=sessions,
-                   policy=AutoUpsellPolicy.from_settings(settings),
-                   plan=SequencePlan.from_settings(settings))  # fmt: skip
+    return partial(
+        run_auto_upsell,
+        sessions=sessions,
+        policy=AutoUpsellPolicy.from_settings(settings),
+        plan=SequencePlan.from_settings(settings),
+    )

@@ -111,15 +111,23 @@ async def _complete_if_done(session: AsyncSession, seq: UpsellSequence, now: dat
         seq.status, seq.updated_at, seq.ended_at = "completed", now, now
         note = "every step was sent or failed"
         await log_transitions(
-            session, [transition(seq.id, "completed", "active", "completed", actor=SYSTEM,
-                                 at=now, note=note)]
-        )  # fmt: skip
+            session,
+            [
+                transition(
+                    seq.id, "completed", "active", "completed", actor=SYSTEM, at=now, note=note
+                )
+            ],
+        )
 
 
 async def record(
-    session: AsyncSession, *, out: Outgoing, error: DeliveryError | None, settings: Settings,
+    session: AsyncSession,
+    *,
+    out: Outgoing,
+    error: DeliveryError | None,
+    settings: Settings,
     now: datetime,
-) -> None:  # fmt: skip
+) -> None:
     """Record a send's outcome: sent, retry later, or failed; complete a finished sequence."""
     seq = await repo.lock_sequence(session, out.sequence_id)  # sequence, then step: lock order
     step = await repo.lock_step(session, out.step_id)
@@ -146,10 +154,20 @@ async def _audit_send(
     action = {"sent": "sequence.step_sent", "scheduled": "sequence.step_retry"}.get(
         status, f"sequence.step_{status}"
     )
-    details = {"step": out.kind, "channel": out.channel, "step_id": str(out.step_id),
-               "attempts": attempts}  # fmt: skip
-    await audit_record(session, actor=WORKER_ACTOR, action=action,
-                       target=f"sequence:{out.sequence_id}", details=details, at=now)  # fmt: skip
+    details = {
+        "step": out.kind,
+        "channel": out.channel,
+        "step_id": str(out.step_id),
+        "attempts": attempts,
+    }
+    await audit_record(
+        session,
+        actor=WORKER_ACTOR,
+        action=action,
+        target=f"sequence:{out.sequence_id}",
+        details=details,
+        at=now,
+    )
 
 
 async def _attempt(out: Outgoing, settings: Settings, sender: Sender) -> DeliveryError | None:
@@ -169,18 +187,24 @@ async def _attempt(out: Outgoing, settings: Settings, sender: Sender) -> Deliver
 
 
 async def deliver_due(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, *,
-    now: datetime | None = None, sender: Sender = send, limit: int = BATCH,
-) -> Round:  # fmt: skip
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    sender: Sender = send,
+    limit: int = BATCH,
+) -> Round:
     """One round: claim due steps, send each, record each outcome in its own transaction."""
     at = now or utcnow()
-    claimed = await run_transaction(sessions, partial(claim_due, settings=settings, now=at,
-                                                      limit=limit))  # fmt: skip
+    claimed = await run_transaction(
+        sessions, partial(claim_due, settings=settings, now=at, limit=limit)
+    )
     done = Round()
     for out in claimed:
         error = await _attempt(out, settings, sender)
-        await run_transaction(sessions, partial(record, out=out, error=error, settings=settings,
-                                                now=now or utcnow()))  # fmt: skip
+        await run_transaction(
+            sessions, partial(record, out=out, error=error, settings=settings, now=now or utcnow())
+        )
         if error is None:
             done.sent.append(out)
         elif isinstance(error, Undeliverable):

@@ -40,10 +40,16 @@ def _conversion(ctx: PageContext, m: BusinessMetrics) -> None:
     with ui.card().classes("flex-1 min-w-[420px]"):
         ui.label(t("conversion")).classes("text-lg font-bold")
         rows = [
-            [c.tier_name, t(c.source), str(c.started), str(c.converted), str(c.pending),
-             _pct(c.rate)]
+            [
+                c.tier_name,
+                t(c.source),
+                str(c.started),
+                str(c.converted),
+                str(c.pending),
+                _pct(c.rate),
+            ]
             for c in m.conversion
-        ]  # fmt: skip
+        ]
         headers = [t("tier"), t("source"), t("started"), t("converted"), t("pending"), t("rate")]
         grid_table(headers, rows, "conversion-table")
         if not m.conversion:
@@ -63,10 +69,15 @@ def _revenue(ctx: PageContext, m: BusinessMetrics) -> None:
                     ui.label(t(key)).classes("text-sm text-slate-500")
                     ui.label(f"{value:,.2f} {r.currency}").classes("text-2xl font-bold")
         rows = [
-            [o.tier.upper(), str(o.opportunities), f"{o.revenue_delta_monthly:,.2f}",
-             f"{_pct(o.conversion_rate)} ({o.rate_source})", f"{o.expected_revenue_monthly:,.2f}"]
+            [
+                o.tier.upper(),
+                str(o.opportunities),
+                f"{o.revenue_delta_monthly:,.2f}",
+                f"{_pct(o.conversion_rate)} ({o.rate_source})",
+                f"{o.expected_revenue_monthly:,.2f}",
+            ]
             for o in r.tiers
-        ]  # fmt: skip
+        ]
         headers = [t("tier"), t("opportunities"), "Δ", t("rate"), t("expected_revenue")]
         grid_table(headers, rows, "revenue-table")
 
@@ -78,15 +89,24 @@ def _agents(ctx: PageContext, m: BusinessMetrics) -> None:
             "text-lg font-bold"
         )
         rows = [
-            [a.agent_id, theme.number(a.interactions), theme.number(a.tokens),
-             _pct(a.interactions_share), theme.millis(a.avg_response_time_ms),
-             theme.millis(a.p95_response_time_ms)]
+            [
+                a.agent_id,
+                theme.number(a.interactions),
+                theme.number(a.tokens),
+                _pct(a.interactions_share),
+                theme.millis(a.avg_response_time_ms),
+                theme.millis(a.p95_response_time_ms),
+            ]
             for a in m.agents
-        ]  # fmt: skip
+        ]
         headers = [
-            t("agent"), t("interactions_used"), t("tokens_used"), t("share"),
-            t("response_short"), t("p95"),
-        ]  # fmt: skip
+            t("agent"),
+            t("interactions_used"),
+            t("tokens_used"),
+            t("share"),
+            t("response_short"),
+            t("p95"),
+        ]
         grid_table(headers, rows, "agent-table")
 
 

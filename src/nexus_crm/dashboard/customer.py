@@ -112,10 +112,15 @@ async def start_upsell(ctx: PageContext, user_id: str, tier: str, reason: str) -
     try:
         async with transaction(ctx.app.state.sessions) as session:
             result = await service.start_upsell(
-                session, user_id=user_id, recommended_tier=tier, reason=reason,
-                role=ctx.user.role, actor=f"user:{ctx.user.email}", now=utcnow(),
+                session,
+                user_id=user_id,
+                recommended_tier=tier,
+                reason=reason,
+                role=ctx.user.role,
+                actor=f"user:{ctx.user.email}",
+                now=utcnow(),
                 settings=ctx.settings,
-            )  # fmt: skip
+            )
     except NexusError as exc:
         ui.notify(exc.detail, type="warning")
         return False
@@ -159,8 +164,13 @@ class CustomerPage(LivePage):
             reason = ui.input(ctx.t("reason"), value="High usage pattern").props(
                 'dense maxlength=500 data-testid="upsell-reason"'
             )
-            button = ui.button(ctx.t("upsell"), icon="trending_up", on_click=lambda: self._start(
-                str(tier.value), str(reason.value or "").strip() or "dashboard"))  # fmt: skip
+            button = ui.button(
+                ctx.t("upsell"),
+                icon="trending_up",
+                on_click=lambda: self._start(
+                    str(tier.value), str(reason.value or "").strip() or "dashboard"
+                ),
+            )
             button.props('data-testid="upsell"').classes("w-full")
             if not allowed:
                 button.props("disable")

@@ -170,21 +170,34 @@ async def get_customer_view(
     now_rank = ranks[usage.tier].rank if usage.tier in ranks else 10**9
     above = {t.tier: t.display_name for t in ranks.values() if t.rank > now_rank}
     sequences = await closer.list_sequences(session, user_id=user_id, limit=10)
-    return CustomerView(usage=usage, daily_by_agent=by_agent, alerts=found,
-                        sequences=sequences, upgrade_tiers=above)  # fmt: skip
+    return CustomerView(
+        usage=usage, daily_by_agent=by_agent, alerts=found, sequences=sequences, upgrade_tiers=above
+    )
 
 
 async def start_upsell(
-    session: AsyncSession, *, user_id: str, recommended_tier: str, reason: str, role: str,
-    actor: str, now: datetime, settings: Settings,
-) -> StartResult:  # fmt: skip
+    session: AsyncSession,
+    *,
+    user_id: str,
+    recommended_tier: str,
+    reason: str,
+    role: str,
+    actor: str,
+    now: datetime,
+    settings: Settings,
+) -> StartResult:
     """Start an upsell sequence as a dashboard user (admin and sales only)."""
     if not can_act(role):
         raise Forbidden(f"the {role} role cannot start upsell sequences")
     return await closer.start_sequence(
-        session, user_id=user_id, recommended_tier=recommended_tier, reason=reason,
-        by=closer.Starter(actor=actor), now=now, plan=closer.SequencePlan.from_settings(settings),
-    )  # fmt: skip
+        session,
+        user_id=user_id,
+        recommended_tier=recommended_tier,
+        reason=reason,
+        by=closer.Starter(actor=actor),
+        now=now,
+        plan=closer.SequencePlan.from_settings(settings),
+    )
 
 
 async def get_business_metrics(

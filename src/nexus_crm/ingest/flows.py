@@ -39,9 +39,11 @@ def _change(
 
 
 async def _ensure_customers(
-    session: AsyncSession, first_seen: Mapping[str, tuple[datetime, str, str]], now: datetime,
+    session: AsyncSession,
+    first_seen: Mapping[str, tuple[datetime, str, str]],
+    now: datetime,
     source: str,
-) -> tuple[dict[str, Customer], list[SubscriptionChange]]:  # fmt: skip
+) -> tuple[dict[str, Customer], list[SubscriptionChange]]:
     """Create missing customers, then lock them all; return them and their creation changes.
 
     No lock is taken before the inserts, and both the inserts and the locks go in user_id
@@ -51,9 +53,18 @@ async def _ensure_customers(
     missing = sorted(set(first_seen) - await repo.existing_customers(session, list(first_seen)))
     created: set[str] = set()
     if missing:
-        rows = [{"id": uuid7(), "user_id": u, "tier": first_seen[u][1],
-                 "status": first_seen[u][2], "state_at": first_seen[u][0], "created_at": now,
-                 "updated_at": now} for u in missing]  # fmt: skip
+        rows = [
+            {
+                "id": uuid7(),
+                "user_id": u,
+                "tier": first_seen[u][1],
+                "status": first_seen[u][2],
+                "state_at": first_seen[u][0],
+                "created_at": now,
+                "updated_at": now,
+            }
+            for u in missing
+        ]
         created = await repo.create_customers(session, rows)
     customers = await repo.lock_customers(session, list(first_seen))
     changes = [
@@ -111,9 +122,12 @@ async def _history_change(
 
 
 async def apply_subscription(
-    session: AsyncSession, sub: SubscriptionIn, *, received_at: datetime,
+    session: AsyncSession,
+    sub: SubscriptionIn,
+    *,
+    received_at: datetime,
     follow_up_days: int = 30,
-) -> SubscriptionResult:  # fmt: skip
+) -> SubscriptionResult:
     """Record a subscription update at its own timestamp; update the customer if newest.
 
     Ends the customer's upsell sequence as converted or cancelled when the state calls for it.
@@ -131,8 +145,9 @@ async def apply_subscription(
     c.billing_anchor_day = sub.billing_anchor_day or c.billing_anchor_day
     await repo.add_changes(session, changes)
     if changes:
-        await follow_subscriptions(session, user_ids=[c.user_id], now=received_at,
-                                   follow_up_days=follow_up_days)  # fmt: skip
+        await follow_subscriptions(
+            session, user_ids=[c.user_id], now=received_at, follow_up_days=follow_up_days
+        )
     return SubscriptionResult(
         user_id=c.user_id, tier=c.tier, status=c.status, changed=bool(changes)
     )

@@ -23,8 +23,9 @@ RETRY_AFTER_S = 1
 class IngestGate:
     """Pure ASGI middleware: at most ``limit`` requests to ``paths`` in progress at once."""
 
-    def __init__(self, app: ASGIApp, *, paths: Collection[str], limit: int,
-                 metrics: Metrics) -> None:  # fmt: skip
+    def __init__(
+        self, app: ASGIApp, *, paths: Collection[str], limit: int, metrics: Metrics
+    ) -> None:
         self.app, self.paths, self.limit = app, frozenset(paths), limit
         self._refusals = metrics.events_rejected.labels("overloaded")
         self.in_progress = 0
@@ -45,6 +46,7 @@ class IngestGate:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._refusals.inc()
-        exc = Overloaded(f"{self.limit} webhook requests are in progress; retry",
-                         retry_after=RETRY_AFTER_S)  # fmt: skip
+        exc = Overloaded(
+            f"{self.limit} webhook requests are in progress; retry", retry_after=RETRY_AFTER_S
+        )
         await nexus_response(exc)(scope, receive, send)

@@ -39,10 +39,12 @@ from nexus_crm.privacy.service import erasure_key
 from nexus_crm.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
-EVENT_CSV = spec_of(UsageEventIn.model_fields, integers={"tokens_used", "response_time_ms"},
-                    objects={"metadata"})  # fmt: skip
-SUBSCRIPTION_CSV = spec_of(SubscriptionIn.model_fields, integers={"billing_anchor_day"},
-                           objects=set())  # fmt: skip
+EVENT_CSV = spec_of(
+    UsageEventIn.model_fields, integers={"tokens_used", "response_time_ms"}, objects={"metadata"}
+)
+SUBSCRIPTION_CSV = spec_of(
+    SubscriptionIn.model_fields, integers={"billing_anchor_day"}, objects=set()
+)
 EVENT_BATCH = 10_000
 SUBSCRIPTION_BATCH = 500
 NO_TIMESTAMP = "required in a history import (the import time would misdate the history)"
@@ -77,8 +79,13 @@ class ImportCounts:
         stored, unchanged = (
             ("imported", "duplicates") if self.kind == "events" else ("changed", "unchanged")
         )
-        counts = {"read": self.read, stored: self.stored, unchanged: self.unchanged,
-                  "rejected": self.rejected, "blank": self.blank}  # fmt: skip
+        counts = {
+            "read": self.read,
+            stored: self.stored,
+            unchanged: self.unchanged,
+            "rejected": self.rejected,
+            "blank": self.blank,
+        }
         return counts | ({"suppressed": self.suppressed} if self.suppressed else {})
 
 
@@ -152,9 +159,12 @@ def valid_batches(
 
 
 async def store_events(
-    session: AsyncSession, *, events: list[UsageEventIn], settings: Settings,
+    session: AsyncSession,
+    *,
+    events: list[UsageEventIn],
+    settings: Settings,
     limit_alerts: bool = True,
-) -> IngestResult:  # fmt: skip
+) -> IngestResult:
     """Store validated history events in the caller's transaction, as the webhook would.
 
     ``limit_alerts=False`` leaves the usage-limit evaluation to the caller (``import_events``
@@ -167,16 +177,25 @@ async def store_events(
     rows = event_rows(events, webhook_id="import", batch=True, received_at=now, tz=settings.tz)
     policy = AlertPolicy.from_settings(settings)
     key = erasure_key(settings)  # erased customers stay erased (suppressed)
-    return (await ingest_events(session, rows=rows, received_at=now, policy=policy,
-                                erasure_key=key, limit_alerts=limit_alerts)).result  # fmt: skip
+    return (
+        await ingest_events(
+            session,
+            rows=rows,
+            received_at=now,
+            policy=policy,
+            erasure_key=key,
+            limit_alerts=limit_alerts,
+        )
+    ).result
 
 
 async def evaluate_imported(
     session: AsyncSession, *, user_ids: list[str], settings: Settings
 ) -> AlertChanges:
     """Usage-limit alerts of the imported customers, as of now (once, after the import)."""
-    return await evaluate_limit_alerts(session, user_ids=user_ids, now=utcnow(),
-                                       policy=AlertPolicy.from_settings(settings))  # fmt: skip
+    return await evaluate_limit_alerts(
+        session, user_ids=user_ids, now=utcnow(), policy=AlertPolicy.from_settings(settings)
+    )
 
 
 async def store_subscriptions(
@@ -190,8 +209,10 @@ async def store_subscriptions(
     if settings is None:
         return [await apply_subscription(session, sub, received_at=now) for sub in subscriptions]
     key, days = erasure_key(settings), settings.conversion_follow_up_days
-    return [await store_subscription(session, sub, received_at=now, key=key, follow_up_days=days)
-            for sub in subscriptions]  # fmt: skip
+    return [
+        await store_subscription(session, sub, received_at=now, key=key, follow_up_days=days)
+        for sub in subscriptions
+    ]
 
 
 async def _context(
@@ -202,9 +223,12 @@ async def _context(
 
 
 async def import_events(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, records: Iterable[Record],
-    hooks: ImportHooks | None = None, batch_size: int = EVENT_BATCH,
-) -> ImportCounts:  # fmt: skip
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    records: Iterable[Record],
+    hooks: ImportHooks | None = None,
+    batch_size: int = EVENT_BATCH,
+) -> ImportCounts:
     """Import event records, one transaction per batch; count every line and report rejects."""
     hooks = hooks or ImportHooks()
     counts = ImportCounts("events")
@@ -227,9 +251,12 @@ async def import_events(
 
 
 async def import_subscriptions(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, records: Iterable[Record],
-    hooks: ImportHooks | None = None, batch_size: int = SUBSCRIPTION_BATCH,
-) -> ImportCounts:  # fmt: skip
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    records: Iterable[Record],
+    hooks: ImportHooks | None = None,
+    batch_size: int = SUBSCRIPTION_BATCH,
+) -> ImportCounts:
     """Import subscription records in file order; "changed" counts tier/status changes."""
     hooks = hooks or ImportHooks()
     counts = ImportCounts("subscriptions")

@@ -48,8 +48,9 @@ def check_events_payload(payload: Any, *, body_bytes: int, settings: Settings) -
     """
     items, batch = _event_items(payload)
     if len(items) > settings.max_batch_events:
-        raise InvalidInput(f"a batch holds at most {settings.max_batch_events} events",
-                           field="events")  # fmt: skip
+        raise InvalidInput(
+            f"a batch holds at most {settings.max_batch_events} events", field="events"
+        )
     # No event can be larger than the body it came in: measure events only when it could be.
     if body_bytes > settings.max_event_bytes:
         _check_sizes(items, batch, settings.max_event_bytes)

@@ -231,5 +231,6 @@ def records(source: Source, fmt: Format, spec: CsvSpec) -> Iterator[Record]:
 def spec_of(model_fields: Mapping[str, Any], *, integers: set[str], objects: set[str]) -> CsvSpec:
     """The CSV columns of a pydantic model's fields."""
     required = {name for name, f in model_fields.items() if f.is_required()}
-    return CsvSpec(frozenset(model_fields), frozenset(required), frozenset(integers),
-                   frozenset(objects))  # fmt: skip
+    return CsvSpec(
+        frozenset(model_fields), frozenset(required), frozenset(integers), frozenset(objects)
+    )

@@ -85,8 +85,13 @@ async def _verified(request: Request, settings: Settings) -> tuple[bytes, str, i
     """The body, webhook-id and signing key's index; a failure counts against the address."""
     try:
         body = await _read_body(request, settings.max_body_bytes)
-        msg_id, signer = verify_signer(request.headers, body, settings.webhook_keys, now=utcnow(),
-                                       tolerance_s=settings.webhook_tolerance_seconds)  # fmt: skip
+        msg_id, signer = verify_signer(
+            request.headers,
+            body,
+            settings.webhook_keys,
+            now=utcnow(),
+            tolerance_s=settings.webhook_tolerance_seconds,
+        )
     except NexusError:
         await hit_client_ip(request)  # brute force: refused (429) once over the address's limit
         raise
@@ -109,8 +114,9 @@ async def _rows(
 ) -> list[dict[str, Any]]:
     """Validate the payload against the cached tier names (fresh ones before refusing)."""
     names: TierNames = request.app.state.tier_names
-    rows_of = partial(service.payload_rows, payload, webhook_id=msg_id, settings=settings,
-                      received_at=received_at)  # fmt: skip
+    rows_of = partial(
+        service.payload_rows, payload, webhook_id=msg_id, settings=settings, received_at=received_at
+    )
     try:
         return rows_of(tiers=await names.get())
     except InvalidInput:
@@ -170,8 +176,9 @@ async def post_subscription(
 ) -> SubscriptionResult:
     """Record a customer's subscription tier and status as GENESIS reports it."""
     _, payload = await _signed_json(request, settings, events=False)
-    work = partial(service.record_subscription, payload=payload, settings=settings,
-                   received_at=utcnow())  # fmt: skip
+    work = partial(
+        service.record_subscription, payload=payload, settings=settings, received_at=utcnow()
+    )
     result, changes = await run_transaction(sessions, work)
     publish_changes(alerts, changes)
     return result

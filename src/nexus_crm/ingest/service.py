@@ -50,8 +50,12 @@ class IngestOutcome:
 
 
 def _context(settings: Settings, now: datetime, tiers: frozenset[str]) -> dict[str, Any]:
-    return {"tiers": tiers, "now": now, "max_future_seconds": settings.max_future_seconds,
-            "retention_days": settings.raw_event_retention_days}  # fmt: skip
+    return {
+        "tiers": tiers,
+        "now": now,
+        "max_future_seconds": settings.max_future_seconds,
+        "retention_days": settings.raw_event_retention_days,
+    }
 
 
 async def validation_context(
@@ -198,18 +202,24 @@ Event = Mapping[str, Any]
 
 
 def _accumulate(
-    inserted: Sequence[Event], key_of: Callable[[Event], tuple[Any, ...]],
+    inserted: Sequence[Event],
+    key_of: Callable[[Event], tuple[Any, ...]],
     names: Sequence[str],
-) -> dict[tuple[Any, ...], dict[str, Any]]:  # fmt: skip
+) -> dict[tuple[Any, ...], dict[str, Any]]:
     """Per-key sums, maxima and histograms of inserted event rows (``names``: the key columns)."""
     acc: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in inserted:
         key = key_of(r)
         a = acc.get(key)
         if a is None:
-            a = acc[key] = {**dict(zip(names, key, strict=True)), "interactions": 0, "tokens": 0,
-                            "response_time_sum_ms": 0, "response_time_max_ms": 0,
-                            **dict.fromkeys(RESPONSE_TIME_BUCKETS, 0)}  # fmt: skip
+            a = acc[key] = {
+                **dict(zip(names, key, strict=True)),
+                "interactions": 0,
+                "tokens": 0,
+                "response_time_sum_ms": 0,
+                "response_time_max_ms": 0,
+                **dict.fromkeys(RESPONSE_TIME_BUCKETS, 0),
+            }
         ms = r["response_time_ms"]
         a["interactions"] += 1
         a["tokens"] += r["tokens_used"]
@@ -221,8 +231,9 @@ def _accumulate(
 
 def daily_increments(inserted: Sequence[Event]) -> list[dict[str, Any]]:
     """Per (day, user, agent) increments from the rows actually inserted, sorted by key."""
-    acc = _accumulate(inserted, itemgetter("day", "user_id", "agent_id"),
-                      ("day", "user_id", "agent_id"))  # fmt: skip
+    acc = _accumulate(
+        inserted, itemgetter("day", "user_id", "agent_id"), ("day", "user_id", "agent_id")
+    )
     for r in inserted:
         a, at = acc[(r["day"], r["user_id"], r["agent_id"])], r["occurred_at"]
         a["first_at"] = min(a.get("first_at", at), at)
@@ -232,8 +243,9 @@ def daily_increments(inserted: Sequence[Event]) -> list[dict[str, Any]]:
 
 def hourly_increments(inserted: Sequence[Event]) -> list[dict[str, Any]]:
     """Per (UTC hour, agent) increments from the rows actually inserted, sorted by key."""
-    acc = _accumulate(inserted, lambda r: (utc_hour(r["occurred_at"]), r["agent_id"]),
-                      ("hour", "agent_id"))  # fmt: skip
+    acc = _accumulate(
+        inserted, lambda r: (utc_hour(r["occurred_at"]), r["agent_id"]), ("hour", "agent_id")
+    )
     return [acc[k] for k in sorted(acc)]
 
 
@@ -251,17 +263,27 @@ def _first_of_each_event(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str,
 def _result(inserted: int, kept: int, suppressed: Sequence[Mapping[str, Any]]) -> IngestResult:
     if not suppressed:
         return IngestResult(accepted=inserted, duplicates=kept - inserted)
-    notes = [SuppressedEvent(event_id=str(r["event_id"]), reason=SUPPRESSED_REASON)
-             for r in suppressed]  # fmt: skip
-    return IngestResult(accepted=inserted, duplicates=kept - inserted,
-                        suppressed=len(suppressed), suppressed_events=notes)  # fmt: skip
+    notes = [
+        SuppressedEvent(event_id=str(r["event_id"]), reason=SUPPRESSED_REASON) for r in suppressed
+    ]
+    return IngestResult(
+        accepted=inserted,
+        duplicates=kept - inserted,
+        suppressed=len(suppressed),
+        suppressed_events=notes,
+    )
 
 
 async def ingest_events(
-    session: AsyncSession, *, rows: Sequence[Mapping[str, Any]], received_at: datetime,
-    policy: AlertPolicy, follow_up_days: int = 30, erasure_key: bytes | None = None,
+    session: AsyncSession,
+    *,
+    rows: Sequence[Mapping[str, Any]],
+    received_at: datetime,
+    policy: AlertPolicy,
+    follow_up_days: int = 30,
+    erasure_key: bytes | None = None,
     limit_alerts: bool = True,
-) -> IngestOutcome:  # fmt: skip
+) -> IngestOutcome:
     """Store new events, add them to aggregates, track tiers, evaluate usage-limit alerts.
 
     With ``erasure_key``, events of erased customers are answered as suppressed, not stored;
@@ -289,9 +311,12 @@ async def ingest_events(
 
 
 async def ingest_requests(
-    session: AsyncSession, *, requests: Sequence[Sequence[Mapping[str, Any]]],
-    received_at: datetime, settings: Settings,
-) -> tuple[IngestOutcome, list[IngestOutcome]]:  # fmt: skip
+    session: AsyncSession,
+    *,
+    requests: Sequence[Sequence[Mapping[str, Any]]],
+    received_at: datetime,
+    settings: Settings,
+) -> tuple[IngestOutcome, list[IngestOutcome]]:
     """Store several webhooks' event rows in the caller's transaction (group commit).
 
     Returns the combined outcome (for alerts and the live stream) and each request's own
@@ -299,10 +324,14 @@ async def ingest_requests(
     is a duplicate for the other, as if they had come one after the other.
     """
     rows = sorted((r for req in requests for r in req), key=lambda r: str(r["event_id"]))
-    combined = await ingest_events(session, rows=rows, received_at=received_at,
-                                   policy=AlertPolicy.from_settings(settings),
-                                   follow_up_days=settings.conversion_follow_up_days,
-                                   erasure_key=erasure_key(settings))  # fmt: skip
+    combined = await ingest_events(
+        session,
+        rows=rows,
+        received_at=received_at,
+        policy=AlertPolicy.from_settings(settings),
+        follow_up_days=settings.conversion_follow_up_days,
+        erasure_key=erasure_key(settings),
+    )
     stored = {id(r) for r in combined.inserted}
     suppressed = {id(r) for r in combined.suppressed}
     each = []
@@ -310,26 +339,38 @@ async def ingest_requests(
         mine = [r for r in req if id(r) in stored]
         blocked = [r for r in req if id(r) in suppressed]
         result = _result(len(mine), len(req) - len(blocked), blocked)
-        each.append(IngestOutcome(result=result, inserted=mine, alerts=AlertChanges(),
-                                  suppressed=blocked))  # fmt: skip
+        each.append(
+            IngestOutcome(result=result, inserted=mine, alerts=AlertChanges(), suppressed=blocked)
+        )
     return combined, each
 
 
 async def store_subscription(
-    session: AsyncSession, sub: SubscriptionIn, *, received_at: datetime, key: bytes,
+    session: AsyncSession,
+    sub: SubscriptionIn,
+    *,
+    received_at: datetime,
+    key: bytes,
     follow_up_days: int = 30,
-) -> SubscriptionResult:  # fmt: skip
+) -> SubscriptionResult:
     """Apply an update unless its customer was erased (then answered as suppressed).
 
     The rule of the webhook and of the history import alike (``admit_subscription``).
     """
     at = sub.timestamp or received_at
-    if not await admit_subscription(session, user_id=sub.user_id, status=sub.status, at=at,
-                                    key=key):  # fmt: skip
-        return SubscriptionResult(user_id=sub.user_id, tier=sub.tier, status=sub.status,
-                                  changed=False, suppressed=SUPPRESSED_REASON)  # fmt: skip
-    return await apply_subscription(session, sub, received_at=received_at,
-                                    follow_up_days=follow_up_days)  # fmt: skip
+    if not await admit_subscription(
+        session, user_id=sub.user_id, status=sub.status, at=at, key=key
+    ):
+        return SubscriptionResult(
+            user_id=sub.user_id,
+            tier=sub.tier,
+            status=sub.status,
+            changed=False,
+            suppressed=SUPPRESSED_REASON,
+        )
+    return await apply_subscription(
+        session, sub, received_at=received_at, follow_up_days=follow_up_days
+    )
 
 
 def validate_subscription(payload: Any, *, context: Mapping[str, Any]) -> SubscriptionIn:
@@ -348,28 +389,46 @@ def validate_subscription(payload: Any, *, context: Mapping[str, Any]) -> Subscr
 
 
 def payload_rows(
-    payload: Any, *, webhook_id: str, settings: Settings, received_at: datetime,
+    payload: Any,
+    *,
+    webhook_id: str,
+    settings: Settings,
+    received_at: datetime,
     tiers: frozenset[str],
-) -> list[dict[str, Any]]:  # fmt: skip
+) -> list[dict[str, Any]]:
     """Validate a decoded events webhook against the known ``tiers``; its rows to store."""
     context = _context(settings, received_at, tiers)
     check_webhook_id(webhook_id)
     events, batch = validate_events(payload, context=context, max_events=settings.max_batch_events)
-    return event_rows(events, webhook_id=webhook_id, batch=batch, received_at=received_at,
-                      tz=settings.tz)  # fmt: skip
+    return event_rows(
+        events, webhook_id=webhook_id, batch=batch, received_at=received_at, tz=settings.tz
+    )
 
 
 async def ingest_payload(
-    session: AsyncSession, *, payload: Any, webhook_id: str, settings: Settings,
+    session: AsyncSession,
+    *,
+    payload: Any,
+    webhook_id: str,
+    settings: Settings,
     received_at: datetime,
-) -> IngestOutcome:  # fmt: skip
+) -> IngestOutcome:
     """Validate a decoded events webhook and store its events in the caller's transaction."""
-    rows = payload_rows(payload, webhook_id=webhook_id, settings=settings,
-                        received_at=received_at, tiers=await repo.known_tiers(session))  # fmt: skip
-    return await ingest_events(session, rows=rows, received_at=received_at,
-                               policy=AlertPolicy.from_settings(settings),
-                               follow_up_days=settings.conversion_follow_up_days,
-                               erasure_key=erasure_key(settings))  # fmt: skip
+    rows = payload_rows(
+        payload,
+        webhook_id=webhook_id,
+        settings=settings,
+        received_at=received_at,
+        tiers=await repo.known_tiers(session),
+    )
+    return await ingest_events(
+        session,
+        rows=rows,
+        received_at=received_at,
+        policy=AlertPolicy.from_settings(settings),
+        follow_up_days=settings.conversion_follow_up_days,
+        erasure_key=erasure_key(settings),
+    )
 
 
 async def record_subscription(
@@ -379,10 +438,12 @@ async def record_subscription(
     context = await validation_context(session, settings, received_at)
     sub = validate_subscription(payload, context=context)
     days = settings.conversion_follow_up_days
-    result = await store_subscription(session, sub, received_at=received_at,
-                                      key=erasure_key(settings), follow_up_days=days)  # fmt: skip
+    result = await store_subscription(
+        session, sub, received_at=received_at, key=erasure_key(settings), follow_up_days=days
+    )
     if result.suppressed:
         return result, AlertChanges()
-    alerts = await evaluate_limit_alerts(session, user_ids=[sub.user_id], now=received_at,
-                                         policy=AlertPolicy.from_settings(settings))  # fmt: skip
+    alerts = await evaluate_limit_alerts(
+        session, user_ids=[sub.user_id], now=received_at, policy=AlertPolicy.from_settings(settings)
+    )
     return result, alerts

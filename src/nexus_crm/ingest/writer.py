@@ -43,9 +43,15 @@ class _Request:
 class EventWriter:
     """Stores queued webhook events in shared transactions (see the module docstring)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings,
-                 after_commit: AfterCommit, *, max_group_events: int = 10_000,
-                 max_queued_events: int = 50_000) -> None:  # fmt: skip
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        after_commit: AfterCommit,
+        *,
+        max_group_events: int = 10_000,
+        max_queued_events: int = 50_000,
+    ) -> None:
         self._sessions, self._settings, self._after_commit = sessions, settings, after_commit
         self.max_group_events, self.max_queued_events = max_group_events, max_queued_events
         self._queue: deque[_Request | None] = deque()  # None: stop once what is before is stored
@@ -79,8 +85,9 @@ class EventWriter:
         if self._task is None:
             raise RuntimeError("the event writer is not running")
         if self._queued_events and self._queued_events + len(rows) > self.max_queued_events:
-            raise Overloaded(f"{self._queued_events:,} events are waiting to be stored; retry",
-                             retry_after=1)  # fmt: skip
+            raise Overloaded(
+                f"{self._queued_events:,} events are waiting to be stored; retry", retry_after=1
+            )
         request = _Request(rows, received_at, asyncio.get_running_loop().create_future())
         self._queue.append(request)
         self._queued_events += len(rows)
@@ -124,8 +131,11 @@ class EventWriter:
                 for r in group:
                     _settle(r, exc=exc)
                 return
-            log.warning("a group of %d webhook requests failed (%s); storing each alone",
-                        len(group), type(exc).__name__)  # fmt: skip
+            log.warning(
+                "a group of %d webhook requests failed (%s); storing each alone",
+                len(group),
+                type(exc).__name__,
+            )
             for r in group:
                 await self._store([r])
             return
@@ -133,9 +143,12 @@ class EventWriter:
             _settle(r, outcome=outcome)
 
     async def _commit(self, group: list[_Request]) -> list[IngestOutcome]:
-        work = partial(ingest_requests, requests=[r.rows for r in group],
-                       received_at=max(r.received_at for r in group),
-                       settings=self._settings)  # fmt: skip
+        work = partial(
+            ingest_requests,
+            requests=[r.rows for r in group],
+            received_at=max(r.received_at for r in group),
+            settings=self._settings,
+        )
         combined, outcomes = await run_transaction(self._sessions, work)
         self.groups, self.requests = self.groups + 1, self.requests + len(group)
         try:

@@ -149,8 +149,7 @@ async def upsert_accumulate(
     Rows must not repeat a key, and should be sorted by it so that concurrent writers lock
     in the same order.
     """
-    how = OnConflict(key=tuple(key), add=tuple(add), greatest=tuple(greatest),
-                     least=tuple(least))  # fmt: skip
+    how = OnConflict(key=tuple(key), add=tuple(add), greatest=tuple(greatest), least=tuple(least))
     await _bulk(session, table, rows, how)
 
 
@@ -284,9 +283,11 @@ def _unnest(cols: Sequence[Column[Any]], dialect: Dialect) -> Select[Any]:
 
     JSON goes as text (``_converted`` serialises it) and is cast back in SQL.
     """
-    arrays = [bindparam(f"bulk_{c.name}", type_=postgresql.ARRAY(_element(c, dialect)))
-              for c in cols]  # fmt: skip
+    arrays = [
+        bindparam(f"bulk_{c.name}", type_=postgresql.ARRAY(_element(c, dialect))) for c in cols
+    ]
     source = func.unnest(*arrays).table_valued(*[c.name for c in cols]).render_derived()
-    picks = [cast(source.c[c.name], c.type) if _is_json(c, dialect) else source.c[c.name]
-             for c in cols]  # fmt: skip
+    picks = [
+        cast(source.c[c.name], c.type) if _is_json(c, dialect) else source.c[c.name] for c in cols
+    ]
     return select(*picks)

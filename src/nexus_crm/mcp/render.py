@@ -63,22 +63,37 @@ def insights(data: Json) -> str:
     days = data["window"]["days"]
     agents = table(
         ["Agent", "Interactions", "Tokens", "Users", "Avg ms", "p95 ms"],
-        ([a["agent_id"], num(a["interactions"]), num(a["tokens"]), num(a["users"]),
-          num(a["avg_response_time_ms"]), num(a["p95_response_time_ms"])]
-         for a in data["agents"]),
-    )  # fmt: skip
+        (
+            [
+                a["agent_id"],
+                num(a["interactions"]),
+                num(a["tokens"]),
+                num(a["users"]),
+                num(a["avg_response_time_ms"]),
+                num(a["p95_response_time_ms"]),
+            ]
+            for a in data["agents"]
+        ),
+    )
     tiers = table(
         ["Tier", "Users", "Interactions", "Tokens"],
-        ([t["tier"], num(t["users"]), num(t["interactions"]), num(t["tokens"])]
-         for t in data["tiers"]),
-    )  # fmt: skip
-    return "\n\n".join([
-        f"## Agent usage — last {days} day(s) ({_window(data['window'])})",
-        _totals(data["totals"]),
-        f"Against the {days} day(s) before: {_change(data['change'])}.",
-        f"Week over week (last 7 complete days): {_change(data['week_over_week']['change'])}.",
-        "### By agent", agents, "### By tier", tiers,
-    ])  # fmt: skip
+        (
+            [t["tier"], num(t["users"]), num(t["interactions"]), num(t["tokens"])]
+            for t in data["tiers"]
+        ),
+    )
+    return "\n\n".join(
+        [
+            f"## Agent usage — last {days} day(s) ({_window(data['window'])})",
+            _totals(data["totals"]),
+            f"Against the {days} day(s) before: {_change(data['change'])}.",
+            f"Week over week (last 7 complete days): {_change(data['week_over_week']['change'])}.",
+            "### By agent",
+            agents,
+            "### By tier",
+            tiers,
+        ]
+    )
 
 
 def _trend(t: Json) -> str:
@@ -112,25 +127,36 @@ def patterns(data: Json) -> str:
     """``GET /patterns``: overall trend, agents, cohorts, seasonality, top by % of limit."""
     agents = table(
         ["Agent", "Trend", "Change", "Per day"],
-        ([a["agent_id"], a["trend"], pct(a["change_pct"], signed=True), num(a["daily_mean"])]
-         for a in data["agents"]),
-    )  # fmt: skip
+        (
+            [a["agent_id"], a["trend"], pct(a["change_pct"], signed=True), num(a["daily_mean"])]
+            for a in data["agents"]
+        ),
+    )
     top = table(
         ["Customer", "Tier", "% of limit"],
-        ([c["user_id"], c["tier"], pct(c["usage_percentage"])]
-         for c in data["top_customers"]["by_limit_pct"]),
-    )  # fmt: skip
+        (
+            [c["user_id"], c["tier"], pct(c["usage_percentage"])]
+            for c in data["top_customers"]["by_limit_pct"]
+        ),
+    )
     cohorts = data["customers"]
-    return "\n\n".join([
-        f"## Usage patterns — {data['window']['days']} complete days "
-        f"({_window(data['window'])})",
-        f"Overall: {_trend(data['overall'])}.",
-        "### Agents", agents,
-        "### Customer cohorts",
-        "\n".join(_cohort(n, cohorts[n]) for n in ("growing", "declining", "dormant", "stable")),
-        "### Seasonality", _seasonality(data["seasonality"]),
-        "### Closest to their limit this period", top,
-    ])  # fmt: skip
+    return "\n\n".join(
+        [
+            f"## Usage patterns — {data['window']['days']} complete days "
+            f"({_window(data['window'])})",
+            f"Overall: {_trend(data['overall'])}.",
+            "### Agents",
+            agents,
+            "### Customer cohorts",
+            "\n".join(
+                _cohort(n, cohorts[n]) for n in ("growing", "declining", "dormant", "stable")
+            ),
+            "### Seasonality",
+            _seasonality(data["seasonality"]),
+            "### Closest to their limit this period",
+            top,
+        ]
+    )
 
 
 def _churn(churn: Json | None) -> str:
@@ -156,12 +182,19 @@ def customer(data: Json) -> str:
         ([d["day"], num(d["interactions"]), num(d["tokens"])] for d in data["daily"][-7:]),
     )
     who = " · ".join(x for x in (data.get("name"), data.get("email")) if x)
-    return "\n\n".join([
-        f"## Customer {data['user_id']}" + (f" ({who})" if who else ""),
-        f"Tier **{data['tier']}**, subscription {data['status']}.",
-        f"Billing period {u['period_start']} → {u['period_end']}: **{pct(u['usage_percentage'])}"
-        f" of the limit** — tokens {num(u['tokens_used'])} / {num(u['token_limit'])} "
-        f"({pct(u['tokens_percentage'])}), interactions {num(u['interactions_used'])} / "
-        f"{num(u['interaction_limit'])} ({pct(u['interactions_percentage'])}).",
-        "### Agents this period", agents, "### Last 7 days", days, _churn(data.get("churn")),
-    ])  # fmt: skip
+    return "\n\n".join(
+        [
+            f"## Customer {data['user_id']}" + (f" ({who})" if who else ""),
+            f"Tier **{data['tier']}**, subscription {data['status']}.",
+            f"Billing period {u['period_start']} → {u['period_end']}: "
+            f"**{pct(u['usage_percentage'])} of the limit** — "
+            f"tokens {num(u['tokens_used'])} / {num(u['token_limit'])} "
+            f"({pct(u['tokens_percentage'])}), interactions {num(u['interactions_used'])} / "
+            f"{num(u['interaction_limit'])} ({pct(u['interactions_percentage'])}).",
+            "### Agents this period",
+            agents,
+            "### Last 7 days",
+            days,
+            _churn(data.get("churn")),
+        ]
+    )

@@ -7,8 +7,12 @@ from typing import Any
 from nexus_crm.mcp.render import Json, num, pct, table
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
-PAST = {"acknowledge": "acknowledged", "resolve": "resolved", "dismiss": "dismissed",
-        "snooze": "snoozed"}  # fmt: skip
+PAST = {
+    "acknowledge": "acknowledged",
+    "resolve": "resolved",
+    "dismiss": "dismissed",
+    "snooze": "snoozed",
+}
 SOURCES = {"upgrade_alerts": "upgrade alerts", "upsell_sequences": "upsell sequences"}
 
 
@@ -30,11 +34,13 @@ def alerts(data: Json) -> str:
     for a in items:
         counts[a["alert_type"]] = counts.get(a["alert_type"], 0) + 1
     summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
-    return "\n\n".join([
-        f"## Open alerts ({data['count']})",
-        summary,
-        "\n".join(_alert_line(a) for a in items),
-    ])  # fmt: skip
+    return "\n\n".join(
+        [
+            f"## Open alerts ({data['count']})",
+            summary,
+            "\n".join(_alert_line(a) for a in items),
+        ]
+    )
 
 
 def alert_action(data: Json, action: str) -> str:
@@ -49,35 +55,56 @@ def alert_action(data: Json, action: str) -> str:
 def churn_risks(data: Json) -> str:
     """``GET /churn-risks``: customers by churn probability with drivers and CLV."""
     rows = (
-        [c["user_id"], c["tier"], pct(c["probability"] * 100), f"${num(c['clv'])}",
-         "; ".join(d["text"] for d in c["drivers"][:2])]
+        [
+            c["user_id"],
+            c["tier"],
+            pct(c["probability"] * 100),
+            f"${num(c['clv'])}",
+            "; ".join(d["text"] for d in c["drivers"][:2]),
+        ]
         for c in data["customers"]
-    )  # fmt: skip
+    )
     model = data["model"]
-    return "\n\n".join([
-        f"## Churn risk — next {model['horizon_days']} days (as of {data['as_of']})",
-        f"{data['count']} active customers scored by the `{model['kind']}` model; the "
-        f"{len(data['customers'])} most at risk:",
-        table(["Customer", "Tier", "Churn probability", "CLV", "Main drivers"], rows),
-    ])  # fmt: skip
+    return "\n\n".join(
+        [
+            f"## Churn risk — next {model['horizon_days']} days (as of {data['as_of']})",
+            f"{data['count']} active customers scored by the `{model['kind']}` model; the "
+            f"{len(data['customers'])} most at risk:",
+            table(["Customer", "Tier", "Churn probability", "CLV", "Main drivers"], rows),
+        ]
+    )
 
 
 def _conversion(data: Json) -> str:
     return table(
         ["Tier", "Attempts", "Started", "Converted", "Pending", "Rate"],
-        ([c["tier_name"], SOURCES.get(c["source"], c["source"]), num(c["started"]),
-          num(c["converted"]), num(c["pending"]),
-          pct(c["rate"] * 100) if c["rate"] is not None else "—"]
-         for c in data["conversion"]),
-    )  # fmt: skip
+        (
+            [
+                c["tier_name"],
+                SOURCES.get(c["source"], c["source"]),
+                num(c["started"]),
+                num(c["converted"]),
+                num(c["pending"]),
+                pct(c["rate"] * 100) if c["rate"] is not None else "—",
+            ]
+            for c in data["conversion"]
+        ),
+    )
 
 
 def _forecasts(data: Json) -> str:
     return table(
         ["Agent", "Method", "Next 7 days", "Next 30 days"],
-        ([f["agent_id"], f["interactions"]["method"], num(f["interactions"]["next_7_days"]),
-          num(f["interactions"]["next_30_days"])] for f in data["forecasts"]),
-    )  # fmt: skip
+        (
+            [
+                f["agent_id"],
+                f["interactions"]["method"],
+                num(f["interactions"]["next_7_days"]),
+                num(f["interactions"]["next_30_days"]),
+            ]
+            for f in data["forecasts"]
+        ),
+    )
 
 
 def _value(data: Json) -> str:
@@ -99,22 +126,35 @@ def business(data: Json) -> str:
     """``GET /business-metrics``: conversion, revenue opportunity, agents, CLV, forecasts."""
     agents = table(
         ["Agent", "Interactions", "Share", "Avg ms", "p95 ms"],
-        ([a["agent_id"], num(a["interactions"]), pct(a["interactions_share"] * 100),
-          num(a["avg_response_time_ms"]), num(a["p95_response_time_ms"])]
-         for a in data["agents"]),
-    )  # fmt: skip
+        (
+            [
+                a["agent_id"],
+                num(a["interactions"]),
+                pct(a["interactions_share"] * 100),
+                num(a["avg_response_time_ms"]),
+                num(a["p95_response_time_ms"]),
+            ]
+            for a in data["agents"]
+        ),
+    )
     active = table(
         ["Tier", "Active 7 days", "Active 30 days"],
         ([t["tier"], num(t["last_7_days"]), num(t["last_30_days"])] for t in data["active_users"]),
     )
-    return "\n\n".join([
-        f"## Business metrics (as of {data['as_of']}, last {data['window']['days']} days)",
-        _value(data),
-        "### Conversion per tier", _conversion(data),
-        "### Agent performance", agents,
-        "### Active users per tier", active,
-        "### Interaction forecast", _forecasts(data),
-    ])  # fmt: skip
+    return "\n\n".join(
+        [
+            f"## Business metrics (as of {data['as_of']}, last {data['window']['days']} days)",
+            _value(data),
+            "### Conversion per tier",
+            _conversion(data),
+            "### Agent performance",
+            agents,
+            "### Active users per tier",
+            active,
+            "### Interaction forecast",
+            _forecasts(data),
+        ]
+    )
 
 
 def _step(position: int, step: Json) -> str:
@@ -134,10 +174,13 @@ def sequence(data: Json) -> str:
         else "An upsell sequence was already active for this customer (nothing new started)"
     )
     steps = "\n".join(_step(i, s) for i, s in enumerate(seq.get("steps") or [], 1))
-    return "\n\n".join([
-        f"## {head}",
-        f"Customer **{seq['user_id']}**: {seq['current_tier']} → **{seq['recommended_tier']}**"
-        f" · status {seq['status']} · id `{seq['id']}`",
-        f"Reason: {seq['reason']}",
-        "### Steps (NGX_Closer.Agent)", steps or "_no steps_",
-    ])  # fmt: skip
+    return "\n\n".join(
+        [
+            f"## {head}",
+            f"Customer **{seq['user_id']}**: {seq['current_tier']} → **{seq['recommended_tier']}**"
+            f" · status {seq['status']} · id `{seq['id']}`",
+            f"Reason: {seq['reason']}",
+            "### Steps (NGX_Closer.Agent)",
+            steps or "_no steps_",
+        ]
+    )

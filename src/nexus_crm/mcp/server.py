@@ -174,9 +174,13 @@ class NexusTools:
 
 
 READ_TOOLS = (
-    "get_agent_usage_insights", "get_usage_alerts", "analyze_usage_patterns",
-    "get_customer_usage", "get_churn_risks", "get_business_metrics",
-)  # fmt: skip
+    "get_agent_usage_insights",
+    "get_usage_alerts",
+    "analyze_usage_patterns",
+    "get_customer_usage",
+    "get_churn_risks",
+    "get_business_metrics",
+)
 WRITE_TOOLS = ("trigger_upsell_sequence", "manage_usage_alert")
 
 

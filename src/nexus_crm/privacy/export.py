@@ -41,9 +41,12 @@ def dumps(value: Any) -> str:
 
 
 async def stream_export(
-    sessions: async_sessionmaker[AsyncSession], *, user_id: str, exported_at: datetime,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    user_id: str,
+    exported_at: datetime,
     page_size: int = PAGE_SIZE,
-) -> AsyncIterator[bytes]:  # fmt: skip
+) -> AsyncIterator[bytes]:
     """The export as JSON bytes: one object whose last member, ``events``, is streamed."""
     async with transaction(sessions) as session:
         head = await service.export_head(session, user_id=user_id)

@@ -160,8 +160,10 @@ async def alerts(session: AsyncSession, user_id: str) -> list[Mapping]:
     """The customer's alerts, oldest first, each with its ``events`` (transitions)."""
     a, ev = _table(UsageAlert), _table(UsageAlertEvent)
     found = await _rows(session, select(a).where(a.c.user_id == user_id).order_by(a.c.id))
-    events = await _rows(session, select(ev).where(ev.c.alert_id.in_([x["id"] for x in found]))
-                         .order_by(ev.c.at, ev.c.id))  # fmt: skip
+    events = await _rows(
+        session,
+        select(ev).where(ev.c.alert_id.in_([x["id"] for x in found])).order_by(ev.c.at, ev.c.id),
+    )
     for alert in found:
         alert["events"] = [e for e in events if e["alert_id"] == alert["id"]]
     return found
@@ -172,10 +174,12 @@ async def sequences(session: AsyncSession, user_id: str) -> list[Mapping]:
     s, st, ev = _table(UpsellSequence), _table(UpsellStep), _table(UpsellSequenceEvent)
     found = await _rows(session, select(s).where(s.c.user_id == user_id).order_by(s.c.id))
     ids = [x["id"] for x in found]
-    steps = await _rows(session, select(st).where(st.c.sequence_id.in_(ids))
-                        .order_by(st.c.step_index))  # fmt: skip
-    events = await _rows(session, select(ev).where(ev.c.sequence_id.in_(ids))
-                         .order_by(ev.c.at, ev.c.id))  # fmt: skip
+    steps = await _rows(
+        session, select(st).where(st.c.sequence_id.in_(ids)).order_by(st.c.step_index)
+    )
+    events = await _rows(
+        session, select(ev).where(ev.c.sequence_id.in_(ids)).order_by(ev.c.at, ev.c.id)
+    )
     for seq in found:
         seq["steps"] = [x for x in steps if x["sequence_id"] == seq["id"]]
         seq["events"] = [x for x in events if x["sequence_id"] == seq["id"]]
@@ -209,17 +213,22 @@ async def rekey_daily(session: AsyncSession, user_id: str, anonymous_id: str) ->
 
 async def anonymise_customer(session: AsyncSession, user_id: str, anonymous_id: str) -> int:
     """Re-key the customer row, drop its personal fields, mark it erased (its tier stays)."""
-    stmt = update(_table(Customer)).where(Customer.user_id == user_id).values(
-        user_id=anonymous_id, email=None, name=None, billing_anchor_day=None, status="erased"
-    )  # fmt: skip
+    stmt = (
+        update(_table(Customer))
+        .where(Customer.user_id == user_id)
+        .values(
+            user_id=anonymous_id, email=None, name=None, billing_anchor_day=None, status="erased"
+        )
+    )
     return _count(await session.execute(stmt))
 
 
 async def rekey_subscription_changes(session: AsyncSession, user_id: str, anon: str) -> int:
     """Move the customer's tier/status history to the anonymous id."""
     t = _table(SubscriptionChange)
-    return _count(await session.execute(update(t).where(t.c.user_id == user_id)
-                                        .values(user_id=anon)))  # fmt: skip
+    return _count(
+        await session.execute(update(t).where(t.c.user_id == user_id).values(user_id=anon))
+    )
 
 
 async def delete_alerts(session: AsyncSession, user_id: str) -> int:
@@ -240,8 +249,11 @@ async def anonymise_sequences(session: AsyncSession, user_id: str, anon: str, no
         update(st).where(st.c.sequence_id.in_(ids), pending).values(status="skipped")
     )
     await session.execute(update(ev).where(ev.c.sequence_id.in_(ids)).values(note=None))
-    await session.execute(update(s).where(s.c.user_id == user_id, s.c.status == "active")
-                          .values(status="cancelled", ended_at=now, updated_at=now))  # fmt: skip
+    await session.execute(
+        update(s)
+        .where(s.c.user_id == user_id, s.c.status == "active")
+        .values(status="cancelled", ended_at=now, updated_at=now)
+    )
     stmt = update(s).where(s.c.user_id == user_id).values(user_id=anon, reason="[erased]")
     return _count(await session.execute(stmt))
 

@@ -50,6 +50,11 @@ async def erase_customer(
     principal: AdminKey, sessions: Sessions, settings: AppSettings, user_id: str = UserId
 ) -> ErasureResult:
     """Erase a customer's personal data and raw events; keep anonymous totals (idempotent)."""
-    work = partial(service.erase_customer, user_id=user_id, key=service.erasure_key(settings),
-                   actor=principal.actor, now=utcnow())  # fmt: skip
+    work = partial(
+        service.erase_customer,
+        user_id=user_id,
+        key=service.erasure_key(settings),
+        actor=principal.actor,
+        now=utcnow(),
+    )
     return await run_transaction(sessions, work)  # re-run on a deadlock with another writer

@@ -46,8 +46,9 @@ def subject_hash(key: bytes, user_id: str) -> str:
 
 
 def _not_found(user_id: str) -> NotFound:
-    return NotFound(f"no data is stored about customer {user_id!r}", field="user_id",
-                    user_id=user_id)  # fmt: skip
+    return NotFound(
+        f"no data is stored about customer {user_id!r}", field="user_id", user_id=user_id
+    )
 
 
 async def begin_export(session: AsyncSession, *, user_id: str, actor: str) -> int:
@@ -55,8 +56,13 @@ async def begin_export(session: AsyncSession, *, user_id: str, actor: str) -> in
     if not await repo.has_data(session, user_id):
         raise _not_found(user_id)
     events = await repo.count_events(session, user_id)
-    await audit.record(session, actor=actor, action="privacy.export",
-                       target=f"customer:{user_id}", details={"events": events})  # fmt: skip
+    await audit.record(
+        session,
+        actor=actor,
+        action="privacy.export",
+        target=f"customer:{user_id}",
+        details={"events": events},
+    )
     return events
 
 
@@ -108,8 +114,13 @@ async def erase_customer(
         return ErasureResult(user_id=user_id, status="already_erased", erased_at=known.erased_at)
     counts = await _erase_rows(session, user_id, now)
     await repo.record_erasure(session, digest, now)
-    await audit.record(session, actor=actor, action="privacy.erase", target=f"customer:{user_id}",
-                       details=counts.model_dump())  # fmt: skip
+    await audit.record(
+        session,
+        actor=actor,
+        action="privacy.erase",
+        target=f"customer:{user_id}",
+        details=counts.model_dump(),
+    )
     return ErasureResult(user_id=user_id, status="erased", erased_at=now, counts=counts)
 
 
@@ -165,12 +176,18 @@ async def apply_retention(
     cutoff = now - timedelta(days=days)
     if dry_run:
         events = await repo.count_events_before(session, cutoff)
-        return RetentionResult(retention_days=days, cutoff=cutoff, events=events, deleted=0,
-                               dry_run=True)  # fmt: skip
+        return RetentionResult(
+            retention_days=days, cutoff=cutoff, events=events, deleted=0, dry_run=True
+        )
     deleted = await repo.delete_events_before(session, cutoff)
     if deleted:  # a run that found nothing changed nothing: no audit row every hour
-        await audit.record(session, actor=actor, action="privacy.retention", target="events:raw",
-                           details={"deleted": deleted, "days": days,
-                                    "cutoff": cutoff.isoformat()})  # fmt: skip
-    return RetentionResult(retention_days=days, cutoff=cutoff, events=deleted, deleted=deleted,
-                           dry_run=False)  # fmt: skip
+        await audit.record(
+            session,
+            actor=actor,
+            action="privacy.retention",
+            target="events:raw",
+            details={"deleted": deleted, "days": days, "cutoff": cutoff.isoformat()},
+        )
+    return RetentionResult(
+        retention_days=days, cutoff=cutoff, events=deleted, deleted=deleted, dry_run=False
+    )

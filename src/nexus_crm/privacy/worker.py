@@ -36,6 +36,7 @@ async def run_retention(
             log.exception("raw-event retention failed; retrying in %s s", interval_s)
         else:
             if result.deleted:
-                log.info("retention: %d raw events older than %d days deleted",
-                         result.deleted, days)  # fmt: skip
+                log.info(
+                    "retention: %d raw events older than %d days deleted", result.deleted, days
+                )
         await asyncio.sleep(interval_s)

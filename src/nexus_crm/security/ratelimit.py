@@ -53,10 +53,12 @@ def parse_limit(text: str) -> RateLimitItem | None:
 
 def limits_of(settings: Settings) -> dict[Kind, RateLimitItem | None]:
     """The configured limit of each kind (None: off)."""
-    texts: dict[Kind, str] = {"key": settings.rate_limit_per_key,
-                              "user": settings.rate_limit_per_user,
-                              "ip": settings.rate_limit_per_ip,
-                              "webhook": settings.rate_limit_webhook}  # fmt: skip
+    texts: dict[Kind, str] = {
+        "key": settings.rate_limit_per_key,
+        "user": settings.rate_limit_per_user,
+        "ip": settings.rate_limit_per_ip,
+        "webhook": settings.rate_limit_webhook,
+    }
     return {kind: parse_limit(text) for kind, text in texts.items()}
 
 
@@ -84,9 +86,12 @@ class RateLimiter:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, prefix: str = "nexus_crm",
+        cls,
+        settings: Settings,
+        *,
+        prefix: str = "nexus_crm",
         on_reject: Callable[[Kind], None] | None = None,
-    ) -> RateLimiter:  # fmt: skip
+    ) -> RateLimiter:
         """The limiter ``RATE_LIMIT_*`` describe; ``prefix`` names its keys in Redis."""
         limits = limits_of(settings)
         if settings.rate_limit_backend == "memory":
@@ -97,11 +102,19 @@ class RateLimiter:
             raise RuntimeError(
                 "RATE_LIMIT_BACKEND=redis needs the redis package: pip install 'nexus-crm[redis]'"
             ) from exc
-        pool = ConnectionPool.from_url(settings.redis_url, socket_timeout=REDIS_TIMEOUT_S,
-                                       socket_connect_timeout=REDIS_TIMEOUT_S)  # fmt: skip
+        pool = ConnectionPool.from_url(
+            settings.redis_url,
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+        )
         shared: dict[str, Any] = {"connection_pool": pool}  # ours, so that aclose() ends it
-        storage = RedisStorage(f"async+{settings.redis_url}", implementation="redispy",
-                               key_prefix=prefix, wrap_exceptions=True, **shared)  # fmt: skip
+        storage = RedisStorage(
+            f"async+{settings.redis_url}",
+            implementation="redispy",
+            key_prefix=prefix,
+            wrap_exceptions=True,
+            **shared,
+        )
         return cls(storage, limits, on_reject=on_reject, pool=pool)
 
     async def hit(self, kind: Kind, identity: str, *, cost: int = 1) -> None:
@@ -130,8 +143,10 @@ class RateLimiter:
         now = time.monotonic()
         if now - self._warned_at >= WARN_EVERY_S:
             self._warned_at = now
-            log.warning("rate limit storage unreachable, requests are not limited: %s",
-                        type(exc.storage_error).__name__)  # fmt: skip
+            log.warning(
+                "rate limit storage unreachable, requests are not limited: %s",
+                type(exc.storage_error).__name__,
+            )
 
     async def aclose(self) -> None:
         """Close the Redis connections (nothing to do in memory)."""

@@ -133,15 +133,21 @@ async def issue_tokens(
     user = await users.authenticate_user(session, email=email, password=password, now=now)
     if user is None:
         await audit.record(
-            session, actor="system:auth", action="auth.token_refused",
-            target=f"user:{email.strip().lower()[:254]}", details={"reason": "bad_credentials"},
-        )  # fmt: skip
+            session,
+            actor="system:auth",
+            action="auth.token_refused",
+            target=f"user:{email.strip().lower()[:254]}",
+            details={"reason": "bad_credentials"},
+        )
         return None
     generation = await repo.next_token_generation(session, user.id)
     await audit.record(
-        session, actor=f"user:{user.email}", action="auth.token_issued",
-        target=f"user:{user.email}", details={"role": user.role, "grant": "password"},
-    )  # fmt: skip
+        session,
+        actor=f"user:{user.email}",
+        action="auth.token_issued",
+        target=f"user:{user.email}",
+        details={"role": user.role, "grant": "password"},
+    )
     return _pair(settings, user, now, generation or 0)
 
 
@@ -161,9 +167,12 @@ async def refresh_tokens(
             f"(each works once): get a new one at {_LOGIN}"
         )
     await audit.record(
-        session, actor=f"user:{user.email}", action="auth.token_refreshed",
-        target=f"user:{user.email}", details={"role": user.role, "grant": "refresh_token"},
-    )  # fmt: skip
+        session,
+        actor=f"user:{user.email}",
+        action="auth.token_refreshed",
+        target=f"user:{user.email}",
+        details={"role": user.role, "grant": "refresh_token"},
+    )
     return _pair(settings, user, now, new)
 
 

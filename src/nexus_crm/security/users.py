@@ -53,8 +53,9 @@ async def _existing(session: AsyncSession, email: str) -> DashboardUser:
     return user
 
 
-async def _audit(session: AsyncSession, actor: str, action: str, user: DashboardUser,
-                 **details: object) -> None:  # fmt: skip
+async def _audit(
+    session: AsyncSession, actor: str, action: str, user: DashboardUser, **details: object
+) -> None:
     await record(session, actor=actor, action=action, target=f"user:{user.email}", details=details)
 
 

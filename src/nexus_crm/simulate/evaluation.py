@@ -91,9 +91,12 @@ async def run_step(
     for i in range(0, len(s.events), BATCH):
         payload = {"events": list(s.events[i : i + BATCH])}
         await ingest_payload(
-            session, payload=payload, webhook_id=f"evaluate-{n}-{i}", settings=settings,
+            session,
+            payload=payload,
+            webhook_id=f"evaluate-{n}-{i}",
+            settings=settings,
             received_at=s.at,
-        )  # fmt: skip
+        )
     if s.daily:
         await evaluate_alerts(session, now=s.at, policy=policy)
         return

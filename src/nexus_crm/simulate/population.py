@@ -145,10 +145,17 @@ def build_population(
     rng = random.Random(f"nexus-crm-simulator/{tag}")
     labels = persona_labels(size, rng)
     customers = tuple(
-        build_customer(i, f"cliente_{seed}_{i + 1:04d}", label.persona, label.variant,
-                       label.tier, random.Random(f"{tag}/customer/{i}"), plan)
+        build_customer(
+            i,
+            f"cliente_{seed}_{i + 1:04d}",
+            label.persona,
+            label.variant,
+            label.tier,
+            random.Random(f"{tag}/customer/{i}"),
+            plan,
+        )
         for i, label in enumerate(labels)
-    )  # fmt: skip
+    )
     return Population(
         seed=seed,
         size=size,

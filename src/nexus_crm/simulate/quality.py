@@ -63,9 +63,12 @@ def rebuild(truth: dict[str, Any]) -> tuple[Population, datetime]:
             field="truth",
         )
     pop = build_population(
-        seed=p["seed"], size=p["customers"], days=p["days"],
-        first_day=date.fromisoformat(p["first_day"]), tz=ZoneInfo(p["timezone"]),
-    )  # fmt: skip
+        seed=p["seed"],
+        size=p["customers"],
+        days=p["days"],
+        first_day=date.fromisoformat(p["first_day"]),
+        tz=ZoneInfo(p["timezone"]),
+    )
     if pop.run_tag != p["run_tag"]:
         raise TruthMismatch("the truth file's run tag does not match its parameters", field="truth")
     return pop, datetime.fromisoformat(truth["window"]["end"])
@@ -110,9 +113,15 @@ async def _run(
         await upgrade_database(engine)
         sessions = create_sessionmaker(engine)
         stats = await replay(
-            sessions, settings, pop, end, step=step, daily_hour=daily_hour,
-            hooks=[limits], progress=progress,
-        )  # fmt: skip
+            sessions,
+            settings,
+            pop,
+            end,
+            step=step,
+            daily_hour=daily_hour,
+            hooks=[limits],
+            progress=progress,
+        )
         async with sessions() as session:
             flags = await grading.load_flags(session)
     finally:

@@ -118,9 +118,13 @@ class Backfill:
             await self.pipeline.submit(partial(self.send_events, batch))
 
     async def send_history(
-        self, days: Iterable[Day], tally: Tally, batch_size: int, limit: int,
+        self,
+        days: Iterable[Day],
+        tally: Tally,
+        batch_size: int,
+        limit: int,
         on_day: Callable[[], None],
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Send every day in order; wait for the last answers; stop everything on a failure."""
         try:
             for day in days:
@@ -154,7 +158,8 @@ async def backfill(
                 report,
                 lambda n: bar.update(task, events=report.events),
             )
-            await run.send_history(history(pop, end), tally, batch_size, concurrency,
-                                   lambda: bar.advance(task))  # fmt: skip
+            await run.send_history(
+                history(pop, end), tally, batch_size, concurrency, lambda: bar.advance(task)
+            )
     report.seconds = time.monotonic() - started
     return report, tally

@@ -161,11 +161,17 @@ def fit_boosting(x: Matrix, y: NDArray[np.int64]) -> BoostingScorer:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     model = HistGradientBoostingClassifier(
-        max_depth=3, max_iter=150, learning_rate=0.05, l2_regularization=1.0,
-        min_samples_leaf=10, early_stopping=False, random_state=0,
-    )  # fmt: skip
-    medians = np.array([float(np.median(c[~np.isnan(c)])) if (~np.isnan(c)).any() else 0.0
-                        for c in x.T])  # fmt: skip
+        max_depth=3,
+        max_iter=150,
+        learning_rate=0.05,
+        l2_regularization=1.0,
+        min_samples_leaf=10,
+        early_stopping=False,
+        random_state=0,
+    )
+    medians = np.array(
+        [float(np.median(c[~np.isnan(c)])) if (~np.isnan(c)).any() else 0.0 for c in x.T]
+    )
     return BoostingScorer(model.fit(x, y), medians)
 
 

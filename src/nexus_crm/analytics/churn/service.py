@@ -96,11 +96,15 @@ def score_snapshot(
         months = lifetime_months(p, horizon)
         out.append(
             ChurnScore(
-                user_id=user, tier=tier, probability=round(p, 4),
-                drivers=drivers_of(snap.x[i], effects[i]), monthly_price=price,
-                expected_lifetime_months=round(months, 2), clv=round(price * months, 2),
+                user_id=user,
+                tier=tier,
+                probability=round(p, 4),
+                drivers=drivers_of(snap.x[i], effects[i]),
+                monthly_price=price,
+                expected_lifetime_months=round(months, 2),
+                clv=round(price * months, 2),
             )
-        )  # fmt: skip
+        )
     return sorted(out, key=lambda s: (-s.probability, s.user_id))
 
 
@@ -119,10 +123,14 @@ async def scored(
     """The model trained before ``as_of`` and its scores at ``as_of`` (cached per process)."""
     cfg = config or ChurnConfig()
     key = (
-        repo.database_of(session), as_of, str(tz), cfg.horizon_days, cfg.label_days,
+        repo.database_of(session),
+        as_of,
+        str(tz),
+        cfg.horizon_days,
+        cfg.label_days,
         cfg.min_positives,
         await repo.fingerprint(session, day_start(as_of, tz)),
-    )  # fmt: skip
+    )
     hit = _cached(key)
     if hit is not None:
         return hit
@@ -202,9 +210,15 @@ async def evaluate_churn(
     flagged = p >= threshold
     hits = int((flagged & (y == 1)).sum())
     return Evaluation(
-        as_of=as_of, horizon_days=horizon, model=result.info, customers=len(y),
-        positives=int(y.sum()), auc=auc(y, p), top_decile_lift=top_decile_lift(y, p),
-        threshold=threshold, alerts=int(flagged.sum()),
+        as_of=as_of,
+        horizon_days=horizon,
+        model=result.info,
+        customers=len(y),
+        positives=int(y.sum()),
+        auc=auc(y, p),
+        top_decile_lift=top_decile_lift(y, p),
+        threshold=threshold,
+        alerts=int(flagged.sum()),
         precision=hits / int(flagged.sum()) if flagged.any() else None,
         recall=hits / int(y.sum()) if y.any() else None,
-    )  # fmt: skip
+    )
