@@ -55,9 +55,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.alerts import service as alerts
 from nexus_crm.alerts.schemas import StatusFilter
-from nexus_crm.analytics import business, patterns, upgrades
+from nexus_crm.analytics import patterns, upgrades
 from nexus_crm.analytics import service as analytics
 from nexus_crm.analytics.churn import service as churn
+from nexus_crm.business import service as business
 from nexus_crm.dashboard import service as dashboard
 from nexus_crm.db import create_engine, create_sessionmaker, transaction
 from nexus_crm.kit.time import local_day, utcnow

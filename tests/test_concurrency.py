@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nexus_crm.ingest import flows
-from nexus_crm.ingest import repository as repo
+from nexus_crm.customers import repository as repo
+from nexus_crm.customers import service as flows
 from nexus_crm.kit.histogram import bucket_index
 from nexus_crm.kit.time import utc_hour
 from nexus_crm.models import (

@@ -12,10 +12,10 @@ import httpx
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nexus_crm.analytics import business
 from nexus_crm.analytics.churn.service import list_churn_risks
-from nexus_crm.analytics.conversion import conversion_rates
 from nexus_crm.analytics.schemas import Window
+from nexus_crm.business import service as business
+from nexus_crm.business.conversion import conversion_rates
 from nexus_crm.db import transaction
 from nexus_crm.kit.ids import uuid7
 from nexus_crm.models import Customer, SubscriptionChange, UsageAlert, agent_usage_daily

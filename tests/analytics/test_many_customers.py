@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.analytics import upgrades
 from nexus_crm.analytics.churn import repository as churn_repo
-from nexus_crm.analytics.conversion import conversion_rates
 from nexus_crm.analytics.upgrades import Subscription, assess, assess_customers, subscriptions
+from nexus_crm.business.conversion import conversion_rates
 from nexus_crm.db import transaction
 from nexus_crm.tiers import repository as tiers_repo
 from tests.analytics.test_business import (

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from nexus_crm.analytics.conversion import conversion_rates
 from nexus_crm.analytics.service import window
+from nexus_crm.business.conversion import conversion_rates
 from nexus_crm.closer.worker import deliver_due
 from nexus_crm.db import transaction
 from nexus_crm.kit.time import local_day, utcnow

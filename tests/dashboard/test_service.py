@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nexus_crm.analytics.business_schemas import ForecastPoint
+from nexus_crm.business.schemas import ForecastPoint
 from nexus_crm.dashboard import charts, service
 from nexus_crm.dashboard.follow import about_customer
 from nexus_crm.db import transaction

@@ -18,8 +18,8 @@ from fastapi import FastAPI
 from jwt.warnings import InsecureKeyLengthWarning
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nexus_crm.api.deps import login_throttle
 from nexus_crm.app import create_app
-from nexus_crm.deps import login_throttle
 from nexus_crm.security import tokens
 from nexus_crm.settings import Settings
 from tests.security.test_tokens import (

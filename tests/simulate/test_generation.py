@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from nexus_crm.ingest.schemas import EVENT_LIST, SubscriptionIn
+from nexus_crm.customers.schemas import SubscriptionIn
+from nexus_crm.ingest.schemas import EVENT_LIST
 from nexus_crm.simulate.generator import Day, history
 from nexus_crm.simulate.population import PERSONA_SHARES, build_population, persona_labels
 from nexus_crm.tiers.defaults import TIER_NAMES

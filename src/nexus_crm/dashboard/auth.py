@@ -17,9 +17,9 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from nexus_crm.api.deps import login_throttle, throttle_keys
 from nexus_crm.dashboard.i18n import LOCALE_COOKIE, LOCALES, pick_locale, translate
 from nexus_crm.db import transaction
-from nexus_crm.deps import login_throttle, throttle_keys
 from nexus_crm.kit.time import utcnow
 from nexus_crm.security import users
 from nexus_crm.security.sessions import COOKIE_NAME, cookie_secure, issue_session, read_session

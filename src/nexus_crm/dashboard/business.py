@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from nicegui import ui
 
-from nexus_crm.analytics.business_schemas import AgentForecast, BusinessMetrics
+from nexus_crm.business.schemas import AgentForecast, BusinessMetrics
 from nexus_crm.dashboard import charts, theme
 from nexus_crm.dashboard.layout import PageContext
 from nexus_crm.dashboard.offload import metrics_cache

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, Final
 
-from nexus_crm.analytics.business_schemas import ForecastPoint, TierActiveUsers
+from nexus_crm.business.schemas import ForecastPoint, TierActiveUsers
 
 Option = dict[str, Any]
 GAUGE_BANDS: Final = [[0.8, "#10b981"], [0.95, "#f59e0b"], [1, "#dc2626"]]

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from nicegui import ui
 from starlette.routing import Match, Mount
 
+from nexus_crm.api.deps import API_PREFIX
 from nexus_crm.dashboard.alerts_page import AlertsPage
 from nexus_crm.dashboard.auth import router as auth_router
 from nexus_crm.dashboard.business import BusinessPage
@@ -16,7 +17,6 @@ from nexus_crm.dashboard.customer import CustomerPage
 from nexus_crm.dashboard.layout import PageContext, open_page
 from nexus_crm.dashboard.live import LiveView
 from nexus_crm.dashboard.mailbox_page import register_mailbox_page
-from nexus_crm.deps import API_PREFIX
 from nexus_crm.errors import MethodNotAllowed, NotFound
 from nexus_crm.settings import Settings
 

@@ -12,7 +12,7 @@ import asyncio
 import time
 from typing import Final
 
-from nexus_crm.analytics.business_schemas import BusinessMetrics
+from nexus_crm.business.schemas import BusinessMetrics
 from nexus_crm.dashboard import service
 from nexus_crm.db import create_engine, create_sessionmaker, transaction
 from nexus_crm.kit.time import utcnow

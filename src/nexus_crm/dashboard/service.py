@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.alerts import service as alerts
 from nexus_crm.alerts.schemas import AlertOut, StatusFilter
-from nexus_crm.analytics import business, upgrades
 from nexus_crm.analytics import service as analytics
-from nexus_crm.analytics.business_schemas import BusinessMetrics
+from nexus_crm.analytics import upgrades
 from nexus_crm.analytics.schemas import CustomerUsage, Insights
+from nexus_crm.business import service as business
+from nexus_crm.business.schemas import BusinessMetrics
 from nexus_crm.closer import service as closer
 from nexus_crm.closer.schemas import SequenceOut, StartResult
 from nexus_crm.dashboard import repository as repo

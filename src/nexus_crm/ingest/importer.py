@@ -24,10 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from nexus_crm.alerts.rules import AlertPolicy
 from nexus_crm.alerts.schemas import AlertChanges
 from nexus_crm.alerts.service import evaluate_limit_alerts
+from nexus_crm.customers.schemas import SubscriptionIn, SubscriptionResult
+from nexus_crm.customers.service import apply_subscription
 from nexus_crm.db import run_transaction
-from nexus_crm.ingest.flows import apply_subscription
 from nexus_crm.ingest.readers import Problem, Record, spec_of
-from nexus_crm.ingest.schemas import IngestResult, SubscriptionIn, SubscriptionResult, UsageEventIn
+from nexus_crm.ingest.schemas import IngestResult, UsageEventIn
 from nexus_crm.ingest.service import (
     event_rows,
     ingest_events,

@@ -18,17 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nexus_crm.alerts.rules import AlertPolicy
 from nexus_crm.alerts.schemas import AlertChanges
 from nexus_crm.alerts.service import evaluate_limit_alerts
+from nexus_crm.customers.schemas import SubscriptionIn, SubscriptionResult
+from nexus_crm.customers.service import apply_subscription, observe_tiers
 from nexus_crm.errors import InvalidInput
 from nexus_crm.ingest import repository as repo
-from nexus_crm.ingest.flows import apply_subscription, observe_tiers
-from nexus_crm.ingest.schemas import (
-    EVENT_LIST,
-    IngestResult,
-    SubscriptionIn,
-    SubscriptionResult,
-    SuppressedEvent,
-    UsageEventIn,
-)
+from nexus_crm.ingest.schemas import EVENT_LIST, IngestResult, SuppressedEvent, UsageEventIn
 from nexus_crm.kit import strictjson
 from nexus_crm.kit.histogram import bucket_index
 from nexus_crm.kit.ids import uuid7

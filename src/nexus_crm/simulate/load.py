@@ -10,9 +10,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nexus_crm.customers.schemas import SubscriptionIn
 from nexus_crm.db import transaction
 from nexus_crm.ingest.importer import store_events, store_subscriptions
-from nexus_crm.ingest.schemas import SubscriptionIn, UsageEventIn
+from nexus_crm.ingest.schemas import UsageEventIn
 from nexus_crm.ingest.service import validation_context
 from nexus_crm.kit.time import utcnow
 from nexus_crm.settings import Settings

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
+from nexus_crm.api.deps import API_PREFIX, AppSettings, ReadKey, Sessions, WriteKey
 from nexus_crm.closer import service
 from nexus_crm.closer.schemas import (
     NoteIn,
@@ -17,7 +18,6 @@ from nexus_crm.closer.schemas import (
     StartResult,
 )
 from nexus_crm.db import transaction
-from nexus_crm.deps import API_PREFIX, AppSettings, ReadKey, Sessions, WriteKey
 from nexus_crm.kit.time import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["upsell"])

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.alerts.schemas import AlertType
 from nexus_crm.analytics import repository as repo
-from nexus_crm.analytics.business_schemas import TierConversion
 from nexus_crm.analytics.schemas import Window
+from nexus_crm.business.schemas import TierConversion
 from nexus_crm.closer import repository as closer_repo
 from nexus_crm.kit.time import day_start
 from nexus_crm.models import UpsellSequence, UsageTierLimit

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
+from nexus_crm.api.deps import API_PREFIX, AdminKey, Sessions
 from nexus_crm.audit import service
 from nexus_crm.audit.schemas import AuditList
 from nexus_crm.db import transaction
-from nexus_crm.deps import API_PREFIX, AdminKey, Sessions
 
 router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 Text = Annotated[str | None, Query(min_length=1, max_length=300)]

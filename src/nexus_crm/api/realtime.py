@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
-from nexus_crm.deps import API_PREFIX
+from nexus_crm.api.deps import API_PREFIX
 from nexus_crm.realtime.bus import Bus
 from nexus_crm.realtime.kpis import KpiTicker
 from nexus_crm.realtime.service import WebSocketRejected, authenticate_websocket

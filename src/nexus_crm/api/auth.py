@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from nexus_crm.api.deps import API_PREFIX, AppSettings, Sessions, login_throttle, throttle_keys
 from nexus_crm.db import transaction
-from nexus_crm.deps import API_PREFIX, AppSettings, Sessions, login_throttle, throttle_keys
 from nexus_crm.errors import TooManyRequests, Unauthorized
 from nexus_crm.kit.time import utcnow
 from nexus_crm.security import tokens

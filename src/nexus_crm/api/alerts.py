@@ -10,8 +10,8 @@ from fastapi import APIRouter, Path, Query
 
 from nexus_crm.alerts import service
 from nexus_crm.alerts.schemas import AlertList, AlertOut, AlertType, StatusFilter, TransitionIn
+from nexus_crm.api.deps import API_PREFIX, Alerts, ReadKey, Sessions, WriteKey
 from nexus_crm.db import transaction
-from nexus_crm.deps import API_PREFIX, Alerts, ReadKey, Sessions, WriteKey
 from nexus_crm.errors import InvalidInput
 from nexus_crm.kit.time import utcnow
 

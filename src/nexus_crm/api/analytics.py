@@ -6,13 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from nexus_crm.analytics import business, patterns, service, upgrades
-from nexus_crm.analytics.business_schemas import BusinessMetrics
+from nexus_crm.analytics import patterns, service, upgrades
 from nexus_crm.analytics.pattern_schemas import Patterns
 from nexus_crm.analytics.schemas import CustomerUsage, Insights
 from nexus_crm.analytics.upgrade_schemas import UpgradeOpportunities
+from nexus_crm.api.deps import API_PREFIX, AppSettings, ReadKey, Sessions
 from nexus_crm.db import transaction
-from nexus_crm.deps import API_PREFIX, AppSettings, ReadKey, Sessions
 from nexus_crm.kit.time import local_day, utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["analytics"])
@@ -84,30 +83,3 @@ async def get_upgrade_opportunities(
         count=len(found),
         opportunities=found,
     )
-
-
-@router.get("/business-metrics", response_model=BusinessMetrics)
-async def get_business_metrics(
-    _: ReadKey,
-    sessions: Sessions,
-    settings: AppSettings,
-    days: Annotated[int, Query(ge=1, le=service.MAX_DAYS)] = 30,
-    limit: Annotated[int, Query(ge=1, le=500)] = 20,
-) -> BusinessMetrics:
-    """Conversion per tier, revenue opportunity, agent performance, CLV, churn, forecasts."""
-    now = utcnow()
-    policy = business.BusinessPolicy(
-        follow_up_days=settings.conversion_follow_up_days,
-        prior_rate=settings.conversion_prior_rate,
-        upgrade=upgrades.UpgradePolicy(threshold_pct=settings.upgrade_projection_pct),
-    )
-    async with transaction(sessions) as session:
-        return await business.get_business_metrics(
-            session,
-            days=days,
-            today=local_day(now, settings.tz),
-            now=now,
-            tz=settings.tz,
-            limit=limit,
-            policy=policy,
-        )

@@ -10,18 +10,13 @@ from fastapi import APIRouter, Request
 from starlette.requests import ClientDisconnect
 
 from nexus_crm.alerts.service import publish_changes
+from nexus_crm.api.deps import API_PREFIX, Alerts, AppMetrics, AppSettings, Sessions
+from nexus_crm.customers.schemas import SubscriptionIn, SubscriptionResult
 from nexus_crm.db import run_transaction
-from nexus_crm.deps import API_PREFIX, Alerts, AppMetrics, AppSettings, Sessions
 from nexus_crm.errors import ClientDisconnected, InvalidInput, NexusError, PayloadTooLarge
 from nexus_crm.ingest import service
 from nexus_crm.ingest.payloads import check_events_payload, secret_id
-from nexus_crm.ingest.schemas import (
-    EventBatchIn,
-    IngestResult,
-    SubscriptionIn,
-    SubscriptionResult,
-    UsageEventIn,
-)
+from nexus_crm.ingest.schemas import EventBatchIn, IngestResult, UsageEventIn
 from nexus_crm.ingest.service import IngestOutcome
 from nexus_crm.ingest.tiernames import TierNames
 from nexus_crm.ingest.writer import AfterCommit, EventWriter

@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.closer.service import follow_subscriptions
-from nexus_crm.ingest import repository as repo
-from nexus_crm.ingest.schemas import SubscriptionIn, SubscriptionResult
+from nexus_crm.customers import repository as repo
+from nexus_crm.customers.schemas import SubscriptionIn, SubscriptionResult
 from nexus_crm.kit.ids import uuid7
 from nexus_crm.models import Customer, SubscriptionChange
 

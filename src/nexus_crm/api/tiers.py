@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path
 
+from nexus_crm.api.deps import API_PREFIX, AdminKey, ReadKey, Sessions
 from nexus_crm.db import transaction
-from nexus_crm.deps import API_PREFIX, AdminKey, ReadKey, Sessions
 from nexus_crm.tiers import service
 from nexus_crm.tiers.schemas import TierIn, TierOut
 

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from nexus_crm import __version__
-from nexus_crm.deps import AppMetrics, Sessions
+from nexus_crm.api.deps import AppMetrics, Sessions
 from nexus_crm.ops.service import check_database
 
 router = APIRouter(tags=["operations"])

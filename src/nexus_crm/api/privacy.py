@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Path
 from fastapi.responses import StreamingResponse
 
+from nexus_crm.api.deps import API_PREFIX, AdminKey, AppSettings, Sessions
 from nexus_crm.db import run_transaction, transaction
-from nexus_crm.deps import API_PREFIX, AdminKey, AppSettings, Sessions
 from nexus_crm.errors import ErrorBody
 from nexus_crm.kit.time import utcnow
 from nexus_crm.privacy import service

@@ -21,7 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nexus_crm.analytics import forecast as fc
 from nexus_crm.analytics import repository as repo
 from nexus_crm.analytics import service, windows
-from nexus_crm.analytics.business_schemas import (
+from nexus_crm.analytics.churn import service as churn
+from nexus_crm.analytics.schemas import Window
+from nexus_crm.analytics.upgrade_schemas import UpgradeOpportunity
+from nexus_crm.analytics.upgrades import UpgradePolicy, find_upgrade_opportunities
+from nexus_crm.business.conversion import conversion_rates
+from nexus_crm.business.schemas import (
     AgentForecast,
     AgentPerformance,
     BusinessMetrics,
@@ -35,11 +40,6 @@ from nexus_crm.analytics.business_schemas import (
     TierConversion,
     TierOpportunity,
 )
-from nexus_crm.analytics.churn import service as churn
-from nexus_crm.analytics.conversion import conversion_rates
-from nexus_crm.analytics.schemas import Window
-from nexus_crm.analytics.upgrade_schemas import UpgradeOpportunity
-from nexus_crm.analytics.upgrades import UpgradePolicy, find_upgrade_opportunities
 from nexus_crm.kit.time import days_back
 from nexus_crm.tiers import repository as tiers_repo
 

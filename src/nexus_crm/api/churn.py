@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 
 from nexus_crm.analytics.churn import service
 from nexus_crm.analytics.churn.schemas import ChurnRisks
+from nexus_crm.api.deps import API_PREFIX, AppSettings, ReadKey, Sessions
 from nexus_crm.db import transaction
-from nexus_crm.deps import API_PREFIX, AppSettings, ReadKey, Sessions
 from nexus_crm.kit.time import local_day, utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["analytics"])

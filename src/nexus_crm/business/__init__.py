@@ -1,0 +1,1 @@
+"""Business metrics for the NGX team: revenue, active users, conversion, forecasts, churn mix."""
