@@ -14,7 +14,6 @@ from nexus_crm.models import (
     Customer,
     PrivacyErasure,
     SubscriptionChange,
-    UsageAlert,
     UsageTierLimit,
     agent_usage_daily,
     agent_usage_hourly,
@@ -383,41 +382,3 @@ async def series_first_days(session: AsyncSession, *, until: date) -> Sequence[A
         .group_by(D.user_id, D.agent_id)
     )
     return list((await session.execute(stmt)).all())
-
-
-async def agent_daily_usage(session: AsyncSession, start: date, end: date) -> Sequence[Any]:
-    """Per agent and day: interactions and tokens in a window (days with use only)."""
-    stmt = (
-        select(
-            D.agent_id,
-            D.day,
-            func.sum(D.interactions).label("interactions"),
-            func.sum(D.tokens).label("tokens"),
-        )
-        .where(_in_window(start, end))
-        .group_by(D.agent_id, D.day)
-    )
-    return list((await session.execute(stmt)).all())
-
-
-async def alerts_raised(
-    session: AsyncSession, alert_type: str, start_at: datetime, end_at: datetime
-) -> Sequence[Any]:
-    """(user_id, created_at, data) of alerts of a type with ``start_at <= created_at < end_at``."""
-    stmt = select(UsageAlert.user_id, UsageAlert.created_at, UsageAlert.data).where(
-        UsageAlert.alert_type == alert_type,
-        UsageAlert.created_at >= start_at,
-        UsageAlert.created_at < end_at,
-    )
-    return list((await session.execute(stmt.order_by(UsageAlert.created_at))).all())
-
-
-async def tier_changes_since(
-    session: AsyncSession, user_ids: Sequence[str], since: datetime
-) -> Sequence[Any]:
-    """(user_id, to_tier, to_status, changed_at) of these customers' changes from ``since``."""
-    c = SubscriptionChange
-    stmt = select(c.user_id, c.to_tier, c.to_status, c.changed_at).where(
-        c.user_id.in_(list(user_ids)), c.changed_at >= since
-    )
-    return list((await session.execute(stmt.order_by(c.changed_at))).all())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.analytics import repository as repo
@@ -68,6 +70,16 @@ def _totals(rows: list[Any], active_users: int) -> Totals:
         avg_response_time_ms=_avg(sum(int(r.rt_sum) for r in rows), interactions),
         p95_response_time_ms=_p95(counts, max_rt),
     )
+
+
+async def agent_rollup(session: AsyncSession, start: date, end: date) -> Sequence[Row[Any]]:
+    """Per-agent sums with response-time histograms over days ``start..end`` (live KPIs)."""
+    return await repo.agent_rollup(session, start, end)
+
+
+async def active_users(session: AsyncSession, start: date, end: date) -> int:
+    """Distinct customers with any use over days ``start..end``."""
+    return await repo.active_users(session, start, end)
 
 
 def window(days: int, today: date, timezone: str) -> Window:

@@ -23,7 +23,7 @@ from nexus_crm.analytics import repository as repo
 from nexus_crm.analytics.upgrade_schemas import UpgradeOpportunity
 from nexus_crm.kit.time import billing_period
 from nexus_crm.models import UsageTierLimit
-from nexus_crm.tiers import repository as tiers_repo
+from nexus_crm.tiers import service as tier_service
 
 TRAILING_DAYS = 7
 CHUNK_USERS = 2000
@@ -225,7 +225,7 @@ async def assess_customers(
     session: AsyncSession, *, subs: Sequence[Subscription], today: date
 ) -> tuple[dict[str, Assessment], list[UsageTierLimit]]:
     """Assessments of the active customers below the top tier, and the tiers."""
-    tiers = list(await tiers_repo.list_tiers(session))
+    tiers = list(await tier_service.tier_rows(session))
     by_name = {t.tier: t for t in tiers}
     top = max((t.rank for t in tiers), default=0)
     eligible = [

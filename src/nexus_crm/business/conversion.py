@@ -18,13 +18,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.alerts.schemas import AlertType
-from nexus_crm.analytics import repository as repo
 from nexus_crm.analytics.schemas import Window
+from nexus_crm.business import repository as repo
 from nexus_crm.business.schemas import TierConversion
-from nexus_crm.closer import repository as closer_repo
 from nexus_crm.kit.time import day_start
 from nexus_crm.models import UpsellSequence, UsageTierLimit
-from nexus_crm.tiers import repository as tiers_repo
+from nexus_crm.tiers import service as tier_service
 
 CHUNK_USERS = 2000
 UPGRADE_ALERT = AlertType.UPGRADE_OPPORTUNITY.value
@@ -130,7 +129,7 @@ async def sequence_rates(
     tiers: Sequence[UsageTierLimit],
 ) -> list[TierConversion]:
     """Conversion of the upsell sequences started in ``[start_at, end_at)``, per starting tier."""
-    started = await closer_repo.started_between(session, start_at, end_at)
+    started = await repo.sequences_started_between(session, start_at, end_at)
     outcomes = [(s.current_tier, sequence_outcome(s, follow_up_days, now)) for s in started]
     return conversion_table("upsell_sequences", outcomes, tiers)
 
@@ -142,7 +141,7 @@ async def conversion_rates(
     start_at, end_at = day_start(w.start, tz), day_start(w.end + timedelta(days=1), tz)
     attempts = await alert_attempts(session, start_at, end_at)
     changes = await changes_after(session, attempts)
-    tiers = list(await tiers_repo.list_tiers(session))
+    tiers = list(await tier_service.tier_rows(session))
     ranks = {t.tier: t.rank for t in tiers}
     outcomes = [
         (a.tier, outcome(a, changes.get(a.user_id, []), ranks, follow_up_days, now))

@@ -19,12 +19,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.analytics import forecast as fc
-from nexus_crm.analytics import repository as repo
 from nexus_crm.analytics import service, windows
 from nexus_crm.analytics.churn import service as churn
 from nexus_crm.analytics.schemas import Window
 from nexus_crm.analytics.upgrade_schemas import UpgradeOpportunity
 from nexus_crm.analytics.upgrades import UpgradePolicy, find_upgrade_opportunities
+from nexus_crm.business import repository as repo
 from nexus_crm.business.conversion import conversion_rates
 from nexus_crm.business.schemas import (
     AgentForecast,
@@ -41,7 +41,7 @@ from nexus_crm.business.schemas import (
     TierOpportunity,
 )
 from nexus_crm.kit.time import days_back
-from nexus_crm.tiers import repository as tiers_repo
+from nexus_crm.tiers import service as tier_service
 
 FORECAST_HISTORY_DAYS = 90
 CHURN_BUCKET_BOUNDS = [round(0.1 * i, 1) for i in range(1, 10)]
@@ -153,7 +153,7 @@ async def active_users_per_tier(
     for i, days in enumerate((7, 30)):
         for r in await windows.tier_rollup(session, days_back(today, days), today, tz, today=today):
             found[r.tier][i] = int(r.users)
-    rank = {t.tier: t.rank for t in await tiers_repo.list_tiers(session)}
+    rank = {t.tier: t.rank for t in await tier_service.tier_rows(session)}
     order = sorted(found, key=lambda t: (rank.get(t, len(rank) + 1), t))
     return [
         TierActiveUsers(tier=t, last_7_days=found[t][0], last_30_days=found[t][1]) for t in order

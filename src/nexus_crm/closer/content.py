@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.analytics.service import get_customer_usage
 from nexus_crm.models import UpsellSequence, UpsellStep
-from nexus_crm.tiers import repository as tiers_repo
+from nexus_crm.tiers import service as tier_service
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -54,8 +54,8 @@ async def figures(session: AsyncSession, seq: UpsellSequence, today: date) -> di
     """The customer's own figures for the templates: period use, limits, top agent, offer."""
     usage = await get_customer_usage(session, user_id=seq.user_id, today=today)
     u = usage.usage
-    target = await tiers_repo.get_tier(session, seq.recommended_tier)
-    current = await tiers_repo.get_tier(session, usage.tier)
+    target = await tier_service.tier_row(session, seq.recommended_tier)
+    current = await tier_service.tier_row(session, usage.tier)
     top = max(usage.agents, key=lambda a: (a.interactions, a.tokens), default=None)
     return {
         "user_id": usage.user_id,

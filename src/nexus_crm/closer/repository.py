@@ -131,14 +131,6 @@ async def automatic_started_since(session: AsyncSession, since: datetime) -> int
     return int(await session.scalar(stmt) or 0)
 
 
-async def started_between(
-    session: AsyncSession, start_at: datetime, end_at: datetime
-) -> list[UpsellSequence]:
-    """Sequences started in ``[start_at, end_at)``."""
-    stmt = select(S).where(S.created_at >= start_at, S.created_at < end_at).order_by(S.created_at)
-    return list((await session.scalars(stmt)).all())
-
-
 async def claim_candidates(
     session: AsyncSession, *, now: datetime, limit: int
 ) -> list[tuple[UpsellStep, UpsellSequence]]:

@@ -20,7 +20,7 @@ from nexus_crm.errors import Conflict, InvalidInput, NotFound
 from nexus_crm.kit.ids import uuid7
 from nexus_crm.models import UpsellSequence, UsageTierLimit
 from nexus_crm.settings import Settings
-from nexus_crm.tiers import repository as tiers_repo
+from nexus_crm.tiers import service as tier_service
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Starter:
 
 
 async def _tiers(session: AsyncSession, current: str, wanted: str) -> UsageTierLimit:
-    tiers = {t.tier: t for t in await tiers_repo.list_tiers(session)}
+    tiers = {t.tier: t for t in await tier_service.tier_rows(session)}
     target = tiers.get(wanted)
     if target is None:
         known = ", ".join(tiers)
@@ -191,7 +191,7 @@ async def follow_subscriptions(
     found = await repo.open_sequences_of(session, user_ids, now - timedelta(days=follow_up_days))
     if not found:
         return []
-    ranks = {t.tier: t.rank for t in await tiers_repo.list_tiers(session)}
+    ranks = {t.tier: t.rank for t in await tier_service.tier_rows(session)}
     ended = []
     for seq, customer in found:
         reached = ranks.get(customer.tier, 0) >= ranks.get(seq.recommended_tier, 10**9)

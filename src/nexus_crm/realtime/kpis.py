@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nexus_crm.analytics import repository as analytics_repo
+from nexus_crm.analytics import service as analytics
 from nexus_crm.db import transaction
 from nexus_crm.kit.histogram import quantile
 from nexus_crm.kit.time import local_day, utcnow
@@ -28,7 +28,7 @@ log = logging.getLogger("nexus_crm.realtime")
 
 async def kpi_snapshot(session: AsyncSession, *, today: date) -> KpiSnapshot:
     """Today's interactions, tokens, active users and response times (two aggregate queries)."""
-    rows = list(await analytics_repo.agent_rollup(session, today, today))
+    rows = list(await analytics.agent_rollup(session, today, today))
     interactions = sum(int(r.interactions) for r in rows)
     counts = [sum(int(getattr(r, b)) for r in rows) for b in RESPONSE_TIME_BUCKETS]
     max_rt = max((int(r.rt_max) for r in rows), default=0)
@@ -38,7 +38,7 @@ async def kpi_snapshot(session: AsyncSession, *, today: date) -> KpiSnapshot:
         day=today,
         interactions=interactions,
         tokens=sum(int(r.tokens) for r in rows),
-        active_users=await analytics_repo.active_users(session, today, today),
+        active_users=await analytics.active_users(session, today, today),
         avg_response_time_ms=round(rt_sum / interactions, 1) if interactions else None,
         p95_response_time_ms=None if p95 is None else round(p95, 1),
         agents=[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,16 @@ def to_out(row: UsageTierLimit) -> TierOut:
 async def list_tiers(session: AsyncSession) -> list[TierOut]:
     """Every tier, cheapest first."""
     return [to_out(t) for t in await repo.list_tiers(session)]
+
+
+async def tier_rows(session: AsyncSession) -> Sequence[UsageTierLimit]:
+    """Every tier's row (limits, price, rank), cheapest first, for other domains' rules."""
+    return await repo.list_tiers(session)
+
+
+async def tier_row(session: AsyncSession, tier: str) -> UsageTierLimit | None:
+    """One tier's row by name (None when no such tier)."""
+    return await repo.get_tier(session, tier)
 
 
 async def put_tier(session: AsyncSession, *, tier: str, data: TierIn, actor: str) -> TierOut:
