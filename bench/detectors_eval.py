@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nexus_crm.alerts.degradation_rules import degradation_rule
 from nexus_crm.alerts.flows import apply_findings
-from nexus_crm.alerts.rules import AlertPolicy, RuleContext
+from nexus_crm.alerts.rules import AlertPolicy, RuleContext, degradation_rule
 from nexus_crm.analytics.upgrades import UpgradePolicy, find_upgrade_opportunities
 from nexus_crm.cli.db import migrate
 from nexus_crm.db import create_engine, create_sessionmaker, transaction

@@ -14,41 +14,28 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm import __version__
-from nexus_crm.alerts.rules import AlertPolicy
+from nexus_crm.alerts import AlertPolicy, run_scheduler
 from nexus_crm.alerts.service import AlertPublisher
-from nexus_crm.alerts.worker import run_scheduler
-from nexus_crm.api.alerts import router as alerts_router
-from nexus_crm.api.analytics import router as analytics_router
-from nexus_crm.api.audit import router as audit_router
-from nexus_crm.api.auth import router as auth_router
-from nexus_crm.api.business import router as business_router
-from nexus_crm.api.churn import router as churn_router
-from nexus_crm.api.closer import router as closer_router
-from nexus_crm.api.openapi import NexusAPI
-from nexus_crm.api.ops import router as ops_router
-from nexus_crm.api.privacy import router as privacy_router
-from nexus_crm.api.realtime import router as realtime_router
-from nexus_crm.api.tiers import router as tiers_router
-from nexus_crm.api.webhooks import DOCUMENTED_BODIES, WEBHOOK_PATHS, publish_stored
-from nexus_crm.api.webhooks import router as ingest_router
-from nexus_crm.audit.config import record_settings_change
-from nexus_crm.audit.context import SourceIpMiddleware
-from nexus_crm.closer.wiring import auto_upsell_hook
-from nexus_crm.closer.worker import run_worker
+from nexus_crm.api import DOCUMENTED_BODIES, ROUTERS, WEBHOOK_PATHS, NexusAPI, publish_stored
+from nexus_crm.audit import SourceIpMiddleware, record_settings_change
+from nexus_crm.closer import auto_upsell_hook, run_worker
 from nexus_crm.db import create_engine, create_sessionmaker, transaction
 from nexus_crm.errors import install_error_handlers
-from nexus_crm.ingest.gate import IngestGate
-from nexus_crm.ingest.tiernames import TierNames
-from nexus_crm.ingest.writer import EventWriter
-from nexus_crm.mcp.mount import mount_mcp
-from nexus_crm.ops.metrics import LatencyMiddleware, Metrics
-from nexus_crm.privacy.worker import run_retention
+from nexus_crm.ingest import EventWriter, IngestGate, TierNames
+from nexus_crm.mcp import mount_mcp
+from nexus_crm.ops import LatencyMiddleware, Metrics
+from nexus_crm.privacy import run_retention
 from nexus_crm.realtime.service import open_realtime
-from nexus_crm.security import logredact
-from nexus_crm.security.headers import SecurityHeadersMiddleware
-from nexus_crm.security.nulguard import NulGuardMiddleware
-from nexus_crm.security.payloads import API_BODY_BYTES, BodyLimitMiddleware
-from nexus_crm.security.ratelimit import PROBE_PATHS, IpRateLimitMiddleware, RateLimiter
+from nexus_crm.security import (
+    API_BODY_BYTES,
+    PROBE_PATHS,
+    BodyLimitMiddleware,
+    IpRateLimitMiddleware,
+    NulGuardMiddleware,
+    RateLimiter,
+    SecurityHeadersMiddleware,
+    install_log_redaction,
+)
 from nexus_crm.settings import Settings
 
 log = logging.getLogger("nexus_crm.app")
@@ -104,7 +91,7 @@ async def _stop(tasks: list[asyncio.Task[None] | None]) -> None:
 def _mount_dashboard(app: FastAPI, settings: Settings) -> None:
     """The dashboard, imported only when enabled (NiceGUI: ~24 MB an API-only process skips)."""
     if settings.dashboard_enabled:
-        from nexus_crm.dashboard.mount import mount_dashboard
+        from nexus_crm.dashboard import mount_dashboard
 
         mount_dashboard(app, settings)
 
@@ -126,7 +113,7 @@ def create_served_app() -> FastAPI:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the lifespan opens the database engine and closes it on shutdown."""
     settings = settings or Settings()
-    logredact.install()  # credentials never reach a log line (uvicorn prints ?api_key=…)
+    install_log_redaction()  # credentials never reach a log line (uvicorn prints ?api_key=…)
     metrics = Metrics()
 
     @asynccontextmanager
@@ -190,21 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         IngestGate, paths=WEBHOOK_PATHS, limit=settings.ingest_max_in_progress, metrics=metrics
     )
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
-    routers = (
-        ops_router,
-        ingest_router,
-        tiers_router,
-        analytics_router,
-        business_router,
-        alerts_router,
-        closer_router,
-        churn_router,
-        audit_router,
-        privacy_router,
-        realtime_router,
-        auth_router,
-    )
-    for router in routers:  # in this order in the OpenAPI document
+    for router in ROUTERS:
         app.include_router(router)
     mount_mcp(app, settings)  # before the dashboard's catch-all mount at /
     _mount_dashboard(app, settings)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nexus_crm.alerts.churn_rules import churn_rule
 from nexus_crm.alerts.flows import apply_findings
-from nexus_crm.alerts.rules import SCHEDULED_RULES, AlertPolicy, RuleContext
+from nexus_crm.alerts.rules import SCHEDULED_RULES, AlertPolicy, RuleContext, churn_rule
 from nexus_crm.alerts.schemas import AlertChanges
 from nexus_crm.analytics.churn.config import ChurnConfig
 from nexus_crm.db import transaction

@@ -1,1 +1,15 @@
 """Alerts: usage-limit alerts (later churn, upgrade, anomaly, degradation) and their lifecycle."""
+
+from __future__ import annotations
+
+from nexus_crm.alerts.flows import apply_findings
+from nexus_crm.alerts.rules import AlertPolicy, RuleContext, degradation_rule
+from nexus_crm.alerts.worker import run_scheduler
+
+__all__ = (
+    "AlertPolicy",
+    "RuleContext",
+    "apply_findings",
+    "degradation_rule",
+    "run_scheduler",
+)

@@ -37,7 +37,7 @@ from nexus_crm.analytics.trends import (
 from nexus_crm.errors import InvalidInput
 from nexus_crm.kit.time import billing_period, day_start
 
-MAX_LIMIT = 100
+PATTERNS_MAX_LIMIT = 100
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 OTHER_AGENTS = "(other)"
 
@@ -198,8 +198,8 @@ async def get_patterns(
     session: AsyncSession, *, days: int, today: date, tz: ZoneInfo, limit: int = 10
 ) -> Patterns:
     """Trends, weekday/hour seasonality, agent mix, cohorts and top customers over N days."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    if not 1 <= limit <= PATTERNS_MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {PATTERNS_MAX_LIMIT}", field="limit")
     w = patterns_window(days, today, tz.key)
     states = {r.user_id: r for r in await repo.customer_states(session)}
     uses = await _user_use(session, w, today)

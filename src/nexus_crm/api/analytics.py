@@ -6,10 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from nexus_crm.analytics import patterns, service, upgrades
-from nexus_crm.analytics.pattern_schemas import Patterns
+from nexus_crm.analytics import (
+    PATTERNS_MAX_LIMIT,
+    Patterns,
+    UpgradeOpportunities,
+    UpgradePolicy,
+    find_upgrade_opportunities,
+    service,
+)
+from nexus_crm.analytics import get_patterns as find_patterns
 from nexus_crm.analytics.schemas import CustomerUsage, Insights
-from nexus_crm.analytics.upgrade_schemas import UpgradeOpportunities
 from nexus_crm.api.deps import API_PREFIX, AppSettings, ReadKey, Sessions
 from nexus_crm.db import transaction
 from nexus_crm.kit.time import local_day, utcnow
@@ -38,14 +44,12 @@ async def get_patterns(
     sessions: Sessions,
     settings: AppSettings,
     days: Annotated[int, Query(ge=1, le=service.MAX_DAYS)] = 30,
-    limit: Annotated[int, Query(ge=1, le=patterns.MAX_LIMIT)] = 10,
+    limit: Annotated[int, Query(ge=1, le=PATTERNS_MAX_LIMIT)] = 10,
 ) -> Patterns:
     """Trends, weekday/hour seasonality, agent mix per tier, customer cohorts, top customers."""
     today = local_day(utcnow(), settings.tz)
     async with transaction(sessions) as session:
-        return await patterns.get_patterns(
-            session, days=days, today=today, tz=settings.tz, limit=limit
-        )
+        return await find_patterns(session, days=days, today=today, tz=settings.tz, limit=limit)
 
 
 @router.get("/customers/{user_id:path}", response_model=CustomerUsage, responses={404: {}})
@@ -72,11 +76,9 @@ async def get_upgrade_opportunities(
 ) -> UpgradeOpportunities:
     """Customers projected to outgrow their tier this period, with tier, revenue, confidence."""
     today = local_day(utcnow(), settings.tz)
-    policy = upgrades.UpgradePolicy(threshold_pct=settings.upgrade_projection_pct)
+    policy = UpgradePolicy(threshold_pct=settings.upgrade_projection_pct)
     async with transaction(sessions) as session:
-        found = await upgrades.find_upgrade_opportunities(
-            session, today=today, policy=policy, limit=limit
-        )
+        found = await find_upgrade_opportunities(session, today=today, policy=policy, limit=limit)
     return UpgradeOpportunities(
         as_of=today,
         threshold_percentage=policy.threshold_pct,

@@ -14,7 +14,7 @@ from nexus_crm.api.deps import API_PREFIX, AppSettings, Sessions, login_throttle
 from nexus_crm.db import transaction
 from nexus_crm.errors import TooManyRequests, Unauthorized
 from nexus_crm.kit.time import utcnow
-from nexus_crm.security import tokens
+from nexus_crm.security import TokenPair, issue_tokens, refresh_tokens
 from nexus_crm.security.schemas import RefreshRequest, TokenOut, TokenRequest
 
 router = APIRouter(prefix=API_PREFIX, tags=["auth"])
@@ -23,7 +23,7 @@ BAD_LOGIN = "wrong email or password, or the user is disabled"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
 
 
-def _answer(pair: tokens.TokenPair, response: Response) -> TokenOut:
+def _answer(pair: TokenPair, response: Response) -> TokenOut:
     response.headers.update(NO_STORE)
     return TokenOut(
         access_token=pair.access_token,
@@ -53,7 +53,7 @@ async def create_token(
     if wait:
         raise TooManyRequests(f"too many failed logins: retry in {wait} s", retry_after=wait)
     async with transaction(sessions) as session:
-        pair = await tokens.issue_tokens(
+        pair = await issue_tokens(
             session, settings=settings, email=body.email, password=body.password, now=utcnow()
         )
     if pair is None:
@@ -74,7 +74,7 @@ async def refresh_token(
 ) -> TokenOut:
     """Exchange a refresh token (it then stops working) for a new JWT pair (audited)."""
     async with transaction(sessions) as session:
-        pair = await tokens.refresh_tokens(
+        pair = await refresh_tokens(
             session, settings=settings, refresh_token=body.refresh_token, now=utcnow()
         )
     return _answer(pair, response)

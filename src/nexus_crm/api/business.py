@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from nexus_crm.analytics import service, upgrades
+from nexus_crm.analytics import UpgradePolicy, service
 from nexus_crm.api.deps import API_PREFIX, AppSettings, ReadKey, Sessions
 from nexus_crm.business import service as business
 from nexus_crm.business.schemas import BusinessMetrics
@@ -30,7 +30,7 @@ async def get_business_metrics(
     policy = business.BusinessPolicy(
         follow_up_days=settings.conversion_follow_up_days,
         prior_rate=settings.conversion_prior_rate,
-        upgrade=upgrades.UpgradePolicy(threshold_pct=settings.upgrade_projection_pct),
+        upgrade=UpgradePolicy(threshold_pct=settings.upgrade_projection_pct),
     )
     async with transaction(sessions) as session:
         return await business.get_business_metrics(

@@ -12,19 +12,19 @@ from nexus_crm.alerts.service import AlertPublisher
 from nexus_crm.db import transaction
 from nexus_crm.errors import Forbidden, Unauthorized
 from nexus_crm.kit.time import utcnow
-from nexus_crm.ops.metrics import Metrics
-from nexus_crm.security.principals import (
+from nexus_crm.ops import Metrics
+from nexus_crm.security import (
+    COOKIE_NAME,
+    LoginThrottle,
     Principal,
+    Scope,
+    authenticate_access,
     authenticate_session,
+    enforce_rate_limit,
     key_principal,
     same_origin,
 )
-from nexus_crm.security.ratelimit import enforce_rate_limit
-from nexus_crm.security.scopes import Scope
 from nexus_crm.security.service import KEY_PREFIX, authenticate
-from nexus_crm.security.sessions import COOKIE_NAME
-from nexus_crm.security.throttle import LoginThrottle
-from nexus_crm.security.tokens import authenticate_access
 from nexus_crm.settings import Settings
 
 API_PREFIX = "/agent-usage"

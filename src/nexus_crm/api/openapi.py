@@ -9,7 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from nexus_crm.errors import ErrorBody
-from nexus_crm.security.sessions import COOKIE_NAME
+from nexus_crm.security import COOKIE_NAME
 
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
 RATE_LIMITED = {"description": "over a rate limit: retry after Retry-After seconds"}

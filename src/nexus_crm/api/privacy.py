@@ -12,8 +12,7 @@ from nexus_crm.api.deps import API_PREFIX, AdminKey, AppSettings, Sessions
 from nexus_crm.db import run_transaction, transaction
 from nexus_crm.errors import ErrorBody
 from nexus_crm.kit.time import utcnow
-from nexus_crm.privacy import service
-from nexus_crm.privacy.export import stream_export
+from nexus_crm.privacy import service, stream_export
 from nexus_crm.privacy.schemas import ErasureResult
 
 router = APIRouter(prefix=API_PREFIX, tags=["privacy"])

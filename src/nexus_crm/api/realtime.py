@@ -5,10 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, WebSocket
 
 from nexus_crm.api.deps import API_PREFIX
-from nexus_crm.realtime.bus import Bus
-from nexus_crm.realtime.kpis import KpiTicker
+from nexus_crm.realtime import Bus, KpiTicker, StreamConfig, serve_connection
 from nexus_crm.realtime.service import WebSocketRejected, authenticate_websocket
-from nexus_crm.realtime.stream import StreamConfig, stream
 from nexus_crm.settings import Settings
 
 router = APIRouter(prefix=API_PREFIX, tags=["realtime"])
@@ -30,6 +28,6 @@ async def live_stream(websocket: WebSocket) -> None:
     sub = bus.subscribe(max_queue=settings.ws_send_queue)  # before accept: nothing is missed
     try:
         await websocket.accept()
-        await stream(websocket, sub, StreamConfig.from_settings(settings), ticker.latest)
+        await serve_connection(websocket, sub, StreamConfig.from_settings(settings), ticker.latest)
     finally:
         sub.close()

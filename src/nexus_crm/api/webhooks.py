@@ -14,18 +14,20 @@ from nexus_crm.api.deps import API_PREFIX, Alerts, AppMetrics, AppSettings, Sess
 from nexus_crm.customers.schemas import SubscriptionIn, SubscriptionResult
 from nexus_crm.db import run_transaction
 from nexus_crm.errors import ClientDisconnected, InvalidInput, NexusError, PayloadTooLarge
-from nexus_crm.ingest import service
-from nexus_crm.ingest.payloads import check_events_payload, secret_id
+from nexus_crm.ingest import (
+    AfterCommit,
+    EventWriter,
+    TierNames,
+    check_events_payload,
+    secret_id,
+    service,
+)
 from nexus_crm.ingest.schemas import EventBatchIn, IngestResult, UsageEventIn
 from nexus_crm.ingest.service import IngestOutcome
-from nexus_crm.ingest.tiernames import TierNames
-from nexus_crm.ingest.writer import AfterCommit, EventWriter
 from nexus_crm.kit.time import utcnow
-from nexus_crm.realtime.bus import Bus
+from nexus_crm.realtime import Bus
 from nexus_crm.realtime.service import usage_message
-from nexus_crm.security.payloads import check_json_depth
-from nexus_crm.security.ratelimit import hit_client_ip, limiter_of
-from nexus_crm.security.signatures import verify_signer
+from nexus_crm.security import check_json_depth, hit_client_ip, limiter_of, verify_signer
 from nexus_crm.settings import Settings
 
 router = APIRouter(prefix=API_PREFIX, tags=["ingest"])

@@ -18,12 +18,17 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nexus_crm.analytics import forecast as fc
-from nexus_crm.analytics import service, windows
+from nexus_crm.analytics import (
+    UpgradeOpportunity,
+    UpgradePolicy,
+    cached_agent_rollup,
+    cached_tier_rollup,
+    find_upgrade_opportunities,
+    forecast_series,
+    service,
+)
 from nexus_crm.analytics.churn import service as churn
 from nexus_crm.analytics.schemas import Window
-from nexus_crm.analytics.upgrade_schemas import UpgradeOpportunity
-from nexus_crm.analytics.upgrades import UpgradePolicy, find_upgrade_opportunities
 from nexus_crm.business import repository as repo
 from nexus_crm.business.conversion import conversion_rates
 from nexus_crm.business.schemas import (
@@ -102,7 +107,7 @@ def revenue_opportunity(
 
 async def agent_performance(session: AsyncSession, w: Window) -> list[AgentPerformance]:
     """Per agent over the window (the insights roll-up), with its share of all use."""
-    rows = await windows.agent_rollup(session, w.start, w.end, ZoneInfo(w.timezone), today=w.end)
+    rows = await cached_agent_rollup(session, w.start, w.end, ZoneInfo(w.timezone), today=w.end)
     agents = [service.agent_usage(r) for r in rows]
     interactions = sum(a.interactions for a in agents)
     tokens = sum(a.tokens for a in agents)
@@ -151,7 +156,7 @@ async def active_users_per_tier(
     """Customers with any use in the last 7 and 30 days (today included), per current tier."""
     found: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for i, days in enumerate((7, 30)):
-        for r in await windows.tier_rollup(session, days_back(today, days), today, tz, today=today):
+        for r in await cached_tier_rollup(session, days_back(today, days), today, tz, today=today):
             found[r.tier][i] = int(r.users)
     rank = {t.tier: t.rank for t in await tier_service.tier_rows(session)}
     order = sorted(found, key=lambda t: (rank.get(t, len(rank) + 1), t))
@@ -180,7 +185,7 @@ async def agent_histories(
 
 def series_forecast(values: Sequence[float], today: date) -> SeriesForecast:
     """The API view of a series' forecast, the first day being today."""
-    f = fc.forecast(values)
+    f = forecast_series(values)
     p, b = f.path, f.backtest
     daily = (
         []

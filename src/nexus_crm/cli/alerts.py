@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from nexus_crm.alerts import service
-from nexus_crm.alerts.rules import AlertPolicy
+from nexus_crm.alerts import AlertPolicy, service
 from nexus_crm.alerts.schemas import AlertOut, AlertType, StatusFilter
 from nexus_crm.cli.common import load_settings, run_in_session
 from nexus_crm.kit.time import as_utc, utcnow

@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
+from nexus_crm.analytics import ChurnConfig
 from nexus_crm.analytics.churn import service
-from nexus_crm.analytics.churn.config import ChurnConfig
 from nexus_crm.cli.common import load_settings, run_in_session
 from nexus_crm.kit.time import local_day, utcnow
 

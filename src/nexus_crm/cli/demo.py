@@ -28,14 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nexus_crm.app import create_app
 from nexus_crm.cli.common import load_settings, run_in_session
 from nexus_crm.cli.db import migrate
-from nexus_crm.closer.mailbox import PAGE_PATH, DemoMailbox, install_mailbox, installed_mailbox
+from nexus_crm.closer import PAGE_PATH, DemoMailbox, install_mailbox, installed_mailbox
 from nexus_crm.errors import Conflict
 from nexus_crm.kit.time import local_day
+from nexus_crm.security import create_user, set_password
 from nexus_crm.security import service as keys
-from nexus_crm.security import users
 from nexus_crm.settings import Settings
-from nexus_crm.simulate.population import GENERATOR_VERSION
-from nexus_crm.simulate.truth import read_truth
+from nexus_crm.simulate import GENERATOR_VERSION, read_truth
 
 TRUTH_PATH = Path("data/truth.json")
 OUTBOX_PATH = Path("data/demo_outbox.db")
@@ -188,9 +187,9 @@ async def demo_user(session: AsyncSession) -> str:
     """Create the demo dashboard user (or give it a new password); return the password."""
     password = secrets.token_urlsafe(12)
     try:
-        await users.create_user(session, email=DEMO_EMAIL, password=password, role="admin")
+        await create_user(session, email=DEMO_EMAIL, password=password, role="admin")
     except Conflict:
-        await users.set_password(session, email=DEMO_EMAIL, password=password)
+        await set_password(session, email=DEMO_EMAIL, password=password)
     return password
 
 

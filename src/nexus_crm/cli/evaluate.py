@@ -15,9 +15,7 @@ import typer
 
 from nexus_crm.cli.common import load_settings
 from nexus_crm.errors import NexusError
-from nexus_crm.simulate.evaluation import ReplayStats
-from nexus_crm.simulate.quality import Evaluation, evaluate_truth
-from nexus_crm.simulate.truth import read_truth
+from nexus_crm.simulate import Evaluation, ReplayStats, evaluate_truth, read_truth
 
 
 class Output(StrEnum):

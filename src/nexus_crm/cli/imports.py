@@ -33,13 +33,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.cli.common import load_settings
 from nexus_crm.db import create_engine, create_sessionmaker
-from nexus_crm.ingest import importer
-from nexus_crm.ingest.importer import ImportCounts, ImportHooks, Rejection
-from nexus_crm.ingest.readers import (
+from nexus_crm.ingest import (
+    EVENT_BATCH,
+    EVENT_CSV,
+    SUBSCRIPTION_CSV,
     CsvSpec,
+    ImportCounts,
     ImportFileError,
+    ImportHooks,
     Record,
+    Rejection,
     Source,
+    import_events,
+    import_subscriptions,
     open_source,
     records,
 )
@@ -193,13 +199,11 @@ def events(
     fmt: FormatOpt = FileFormat.auto,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
-    batch_size: Annotated[int, typer.Option(min=1, help="events per transaction")] = (
-        importer.EVENT_BATCH
-    ),
+    batch_size: Annotated[int, typer.Option(min=1, help="events per transaction")] = (EVENT_BATCH),
 ) -> None:
     """Import usage events; re-running is safe. Example: nexus-crm import events usage.jsonl.gz"""
-    run = partial(importer.import_events, batch_size=batch_size)
-    _run(run, file, fmt, importer.EVENT_CSV, quiet, as_json)
+    run = partial(import_events, batch_size=batch_size)
+    _run(run, file, fmt, EVENT_CSV, quiet, as_json)
 
 
 @app.command("subscriptions")
@@ -210,4 +214,4 @@ def subscriptions(
     as_json: JsonOpt = False,
 ) -> None:
     """Import subscriptions in file order. Example: nexus-crm import subscriptions subs.csv"""
-    _run(importer.import_subscriptions, file, fmt, importer.SUBSCRIPTION_CSV, quiet, as_json)
+    _run(import_subscriptions, file, fmt, SUBSCRIPTION_CSV, quiet, as_json)

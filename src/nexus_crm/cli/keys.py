@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 
 from nexus_crm.cli.common import load_settings, run_in_session
-from nexus_crm.security import service
-from nexus_crm.security.scopes import Scope
+from nexus_crm.security import Scope, service
 
 app = typer.Typer(
     help="API keys (stored hashed, shown once) and webhook secrets.", no_args_is_help=True

@@ -18,9 +18,7 @@ import uvicorn
 
 from nexus_crm.cli.common import load_settings
 from nexus_crm.cli.serve import SslCertfile, SslKeyfile, context_factory
-from nexus_crm.mcp.client import ApiConfig
-from nexus_crm.mcp.gate import allowed_hosts, gated_app, rest_check
-from nexus_crm.mcp.server import build_server
+from nexus_crm.mcp import ApiConfig, allowed_hosts, build_server, gated_app, rest_check
 from nexus_crm.settings import Settings
 
 

@@ -13,8 +13,7 @@ from nexus_crm.cli.common import load_settings, run_in_session
 from nexus_crm.db import create_engine, create_sessionmaker, transaction
 from nexus_crm.errors import NexusError
 from nexus_crm.kit.time import utcnow
-from nexus_crm.privacy import service
-from nexus_crm.privacy.export import stream_export
+from nexus_crm.privacy import service, stream_export
 from nexus_crm.settings import Settings
 
 app = typer.Typer(

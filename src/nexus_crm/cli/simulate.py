@@ -14,13 +14,22 @@ import typer
 
 from genesis_crm import ConfigurationError, GenesisCRM, GenesisCRMError
 from nexus_crm.settings import DEV_WEBHOOK_SECRET
-from nexus_crm.simulate.generator import history
-from nexus_crm.simulate.live import LiveReport, natural_rate, replay_subscriptions, stream
-from nexus_crm.simulate.population import Population, build_population
-from nexus_crm.simulate.runner import backfill
-from nexus_crm.simulate.sender import SendError
-from nexus_crm.simulate.timeline import first_day_for, parse_end
-from nexus_crm.simulate.truth import Tally, build_truth, write_truth
+from nexus_crm.simulate import (
+    LiveReport,
+    Population,
+    SendError,
+    Tally,
+    backfill,
+    build_population,
+    build_truth,
+    first_day_for,
+    history,
+    natural_rate,
+    parse_end,
+    replay_subscriptions,
+    stream,
+    write_truth,
+)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

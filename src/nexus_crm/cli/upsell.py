@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 
 from nexus_crm.cli.common import load_settings, run_in_session
-from nexus_crm.closer import service
+from nexus_crm.closer import deliver_due, service
 from nexus_crm.closer.schemas import SequenceOut, SequenceStatus
-from nexus_crm.closer.worker import deliver_due
 from nexus_crm.db import create_engine, create_sessionmaker
 from nexus_crm.kit.time import utcnow
 

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
+from nexus_crm import security as accounts
 from nexus_crm.cli.common import load_settings, run_in_session
 from nexus_crm.kit.time import utcnow
-from nexus_crm.security import users as service
 
 app = typer.Typer(
     help="Dashboard users: create, list, set-role, set-password, disable.", no_args_is_help=True
@@ -43,7 +43,7 @@ def create(
     password = read_password()
     user = run_in_session(
         settings,
-        lambda s: service.create_user(s, email=email, password=password, role=role.value),
+        lambda s: accounts.create_user(s, email=email, password=password, role=role.value),
     )
     typer.echo(f"created {user.email} ({user.role})")
 
@@ -51,7 +51,7 @@ def create(
 @app.command("list")
 def list_users() -> None:
     """List dashboard users (never their password hashes). Example: nexus-crm users list"""
-    rows = run_in_session(load_settings(), service.list_users)
+    rows = run_in_session(load_settings(), accounts.list_users)
     typer.echo(f"{'email':40}  {'role':8}  {'created':19}  {'last login':19}  status")
     for u in rows:
         last = f"{u.last_login_at:%Y-%m-%d %H:%M:%S}" if u.last_login_at else "never"
@@ -65,7 +65,7 @@ def list_users() -> None:
 def disable(email: str) -> None:
     """Disable a user and end their sessions. Example: nexus-crm users disable ana@ngx.mx"""
     user = run_in_session(
-        load_settings(), lambda s: service.disable_user(s, email=email, now=utcnow())
+        load_settings(), lambda s: accounts.disable_user(s, email=email, now=utcnow())
     )
     typer.echo(f"disabled {user.email}")
 
@@ -77,7 +77,7 @@ def set_role(
 ) -> None:
     """Change a user's role (audited). Example: nexus-crm users set-role ana@ngx.mx -r admin"""
     user = run_in_session(
-        load_settings(), lambda s: service.set_role(s, email=email, role=role.value)
+        load_settings(), lambda s: accounts.set_role(s, email=email, role=role.value)
     )
     typer.echo(f"{user.email} is now {user.role}")
 
@@ -88,6 +88,6 @@ def set_password(email: str) -> None:
     settings = load_settings()
     password = read_password()
     user = run_in_session(
-        settings, lambda s: service.set_password(s, email=email, password=password)
+        settings, lambda s: accounts.set_password(s, email=email, password=password)
     )
     typer.echo(f"password changed for {user.email}; their sessions and tokens have ended")

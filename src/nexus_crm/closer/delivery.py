@@ -26,7 +26,7 @@ import aiosmtplib
 import httpx
 
 from nexus_crm.closer.content import Rendered, as_payload
-from nexus_crm.security.signatures import HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign
+from nexus_crm.security import HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign
 from nexus_crm.settings import Settings, decode_webhook_secret
 
 WEBHOOK_TIMEOUT_S = 10.0

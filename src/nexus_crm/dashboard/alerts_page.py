@@ -20,7 +20,7 @@ from nexus_crm.dashboard.layout import PageContext
 from nexus_crm.dashboard.widgets import alert_row
 from nexus_crm.db import transaction
 from nexus_crm.kit.time import utcnow
-from nexus_crm.realtime.bus import Message
+from nexus_crm.realtime import Message
 
 BULK_ACTIONS = ("acknowledge", "resolve", "dismiss")
 STATUS_LABELS = {

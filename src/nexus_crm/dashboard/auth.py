@@ -17,12 +17,19 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from nexus_crm.api.deps import login_throttle, throttle_keys
+from nexus_crm.api import login_throttle, throttle_keys
 from nexus_crm.dashboard.i18n import LOCALE_COOKIE, LOCALES, pick_locale, translate
 from nexus_crm.db import transaction
 from nexus_crm.kit.time import utcnow
-from nexus_crm.security import users
-from nexus_crm.security.sessions import COOKIE_NAME, cookie_secure, issue_session, read_session
+from nexus_crm.security import (
+    COOKIE_NAME,
+    authenticate_user,
+    cookie_secure,
+    end_sessions,
+    issue_session,
+    read_session,
+    session_user,
+)
 from nexus_crm.settings import Settings
 
 router = APIRouter(include_in_schema=False)
@@ -58,7 +65,7 @@ async def current_user(request: Request, app: FastAPI) -> PageUser | None:
     if claims is None:
         return None
     async with transaction(app.state.sessions) as session:
-        user = await users.session_user(session, user_id=claims.user_id, epoch=claims.epoch)
+        user = await session_user(session, user_id=claims.user_id, epoch=claims.epoch)
         return None if user is None else PageUser(str(user.id), user.email, user.role)
 
 
@@ -141,7 +148,7 @@ async def login(request: Request) -> Response:
     if wait:
         return _throttled(request, target, wait)
     async with transaction(request.app.state.sessions) as session:
-        user = await users.authenticate_user(
+        user = await authenticate_user(
             session, email=form.get("email", ""), password=form.get("password", ""), now=utcnow()
         )
     if user is None:
@@ -157,7 +164,7 @@ async def logout(request: Request) -> Response:
     user = await current_user(request, request.app)
     if user is not None:
         async with transaction(request.app.state.sessions) as session:
-            await users.end_sessions(session, user_id=uuid.UUID(user.id))
+            await end_sessions(session, user_id=uuid.UUID(user.id))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax")
     return response

@@ -22,7 +22,7 @@ from nexus_crm.dashboard.widgets import alert_row
 from nexus_crm.db import transaction
 from nexus_crm.errors import NexusError, NotFound
 from nexus_crm.kit.time import utcnow
-from nexus_crm.realtime.bus import Message
+from nexus_crm.realtime import Message
 
 
 def not_found(ctx: PageContext, user_id: str) -> None:

@@ -22,7 +22,7 @@ from nexus_crm.dashboard.layout import PageContext
 from nexus_crm.db import transaction
 from nexus_crm.errors import NexusError
 from nexus_crm.kit.time import local_day, utcnow
-from nexus_crm.realtime.bus import Message
+from nexus_crm.realtime import Message
 
 TICK_S = 0.2
 MIN_REFRESH_S = 0.4

@@ -9,8 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from nicegui import ui
 
-from nexus_crm.closer.mailbox import PAGE_PATH as MAILBOX_PATH
-from nexus_crm.closer.mailbox import installed_mailbox
+from nexus_crm.closer import PAGE_PATH as MAILBOX_PATH
+from nexus_crm.closer import installed_mailbox
 from nexus_crm.dashboard.auth import PageUser, current_user, locale_of, login_redirect
 from nexus_crm.dashboard.i18n import translate
 from nexus_crm.settings import Settings

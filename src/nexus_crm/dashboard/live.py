@@ -17,7 +17,7 @@ from nexus_crm.dashboard.follow import LivePage, run_alert_action
 from nexus_crm.dashboard.widgets import agent_card, alert_row, feed_row, kpi_card, tier_bars
 from nexus_crm.db import transaction
 from nexus_crm.kit.time import utcnow
-from nexus_crm.realtime.bus import Message
+from nexus_crm.realtime import Message
 
 
 class LiveView(LivePage):

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from nicegui import ui
 from nicegui.events import ValueChangeEventArguments
 
-from nexus_crm.closer.mailbox import HOST, PAGE_PATH, DemoMailbox, Received, installed_mailbox
+from nexus_crm.closer import HOST, PAGE_PATH, DemoMailbox, Received, installed_mailbox
 from nexus_crm.dashboard import theme
 from nexus_crm.dashboard.layout import PageContext, open_page
 

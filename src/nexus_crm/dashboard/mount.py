@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from nicegui import ui
 from starlette.routing import Match, Mount
 
-from nexus_crm.api.deps import API_PREFIX
+from nexus_crm.api import API_PREFIX
 from nexus_crm.dashboard.alerts_page import AlertsPage
 from nexus_crm.dashboard.auth import router as auth_router
 from nexus_crm.dashboard.business import BusinessPage

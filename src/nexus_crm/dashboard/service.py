@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.alerts import service as alerts
 from nexus_crm.alerts.schemas import AlertOut, StatusFilter
+from nexus_crm.analytics import UpgradePolicy
 from nexus_crm.analytics import service as analytics
-from nexus_crm.analytics import upgrades
 from nexus_crm.analytics.schemas import CustomerUsage, Insights
 from nexus_crm.business import service as business
 from nexus_crm.business.schemas import BusinessMetrics
@@ -208,7 +208,7 @@ async def get_business_metrics(
     policy = business.BusinessPolicy(
         follow_up_days=settings.conversion_follow_up_days,
         prior_rate=settings.conversion_prior_rate,
-        upgrade=upgrades.UpgradePolicy(threshold_pct=settings.upgrade_projection_pct),
+        upgrade=UpgradePolicy(threshold_pct=settings.upgrade_projection_pct),
     )
     return await business.get_business_metrics(
         session,

@@ -25,8 +25,8 @@ from nexus_crm.db import transaction
 from nexus_crm.mcp.client import ApiConfig
 from nexus_crm.mcp.gate import MCP_PATH, Check, allowed_hosts, gated_app
 from nexus_crm.mcp.server import build_server
-from nexus_crm.security.scopes import Scope as KeyScope
-from nexus_crm.security.tokens import authenticate_bearer
+from nexus_crm.security import Scope as KeyScope
+from nexus_crm.security import authenticate_bearer
 from nexus_crm.settings import Settings
 
 T = TypeVar("T")

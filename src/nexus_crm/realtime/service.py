@@ -21,10 +21,13 @@ from nexus_crm.realtime.kpis import KpiTicker
 from nexus_crm.realtime.postgres_bus import PostgresBus
 from nexus_crm.realtime.redis_bus import RedisBus
 from nexus_crm.realtime.schemas import UsageBatch, UsageEventOut
-from nexus_crm.security.principals import authenticate_session, same_origin
-from nexus_crm.security.scopes import Scope
-from nexus_crm.security.sessions import COOKIE_NAME
-from nexus_crm.security.tokens import authenticate_bearer
+from nexus_crm.security import (
+    COOKIE_NAME,
+    Scope,
+    authenticate_bearer,
+    authenticate_session,
+    same_origin,
+)
 from nexus_crm.settings import Settings, SettingsError
 
 

@@ -121,7 +121,7 @@ async def _until_disconnect(websocket: WebSocket) -> None:
         pass
 
 
-async def stream(
+async def serve_connection(
     websocket: WebSocket, sub: Subscription, cfg: StreamConfig, first: Message | None
 ) -> None:
     """Serve an accepted connection until the client leaves, lifetime ends or it is dropped."""

@@ -21,9 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nexus_crm.alerts.degradation_rules import degradation_rule
-from nexus_crm.alerts.flows import apply_findings
-from nexus_crm.alerts.rules import AlertPolicy, RuleContext
+from nexus_crm.alerts import AlertPolicy, RuleContext, apply_findings, degradation_rule
 from nexus_crm.alerts.service import evaluate_alerts
 from nexus_crm.db import transaction
 from nexus_crm.ingest.service import ingest_payload, record_subscription

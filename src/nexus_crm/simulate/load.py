@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.customers.schemas import SubscriptionIn
 from nexus_crm.db import transaction
-from nexus_crm.ingest.importer import store_events, store_subscriptions
+from nexus_crm.ingest import store_events, store_subscriptions
 from nexus_crm.ingest.schemas import UsageEventIn
 from nexus_crm.ingest.service import validation_context
 from nexus_crm.kit.time import utcnow

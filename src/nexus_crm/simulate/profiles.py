@@ -5,7 +5,7 @@ from __future__ import annotations
 from itertools import accumulate
 from typing import Final
 
-from nexus_crm.tiers.defaults import DEFAULT_TIERS
+from nexus_crm.tiers import DEFAULT_TIERS
 
 # Agent -> (popularity weight, median response time in ms when healthy).
 AGENTS: Final[dict[str, tuple[float, int]]] = {

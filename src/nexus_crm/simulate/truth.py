@@ -15,7 +15,7 @@ from nexus_crm.simulate.generator import Day, subscription_updates
 from nexus_crm.simulate.personas import Customer
 from nexus_crm.simulate.population import GENERATOR_VERSION, Population
 from nexus_crm.simulate.profiles import AGENTS, DAYS_PER_MONTH, monthly_capacity
-from nexus_crm.tiers.defaults import DEFAULT_TIERS
+from nexus_crm.tiers import DEFAULT_TIERS
 
 FORMAT = "nexus-crm-simulation-truth"
 VERSION = 1

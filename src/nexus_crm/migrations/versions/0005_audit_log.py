@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from nexus_crm.audit.ddl import create_statements, drop_statements
+from nexus_crm.audit import create_statements, drop_statements
 
 revision: str = "0005"
 down_revision: str | None = "0004"

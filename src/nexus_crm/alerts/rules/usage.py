@@ -1,119 +1,34 @@
-"""Alert rules: what should be open, given the data; the service applies their findings.
+"""The usage-limit rule: ``usage_limit_approaching`` and ``usage_limit_exceeded`` alerts.
 
-A rule is ``async (session, context) -> Findings``: alerts to raise (drafts, inserted only
-if no open alert has the same type, subject and period) and open alerts to resolve, each
-with a note saying why. The usage-limit rule runs on ingest for the customers of a batch
-and in every scheduled evaluation; later detectors (churn, upgrade, anomaly, degradation)
-join ``SCHEDULED_RULES``.
+One alert per customer and billing period, the most severe a customer's usage percentage
+(the larger of tokens and interactions, against its tier's monthly limits) calls for.
+Resolved by ``system`` when the period ends, the tier changes, the usage falls back under
+the threshold, or an exceeded alert supersedes an approaching one; a dismissed alert is
+not raised again that period. It runs on ingest for the customers of a batch and in every
+scheduled evaluation.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.alerts import repository as repo
+from nexus_crm.alerts.rules.base import AlertDraft, AlertPolicy, Findings, Resolution, RuleContext
 from nexus_crm.alerts.schemas import AlertType, Severity
-from nexus_crm.analytics.anomaly_engine import AnomalyConfig
-from nexus_crm.analytics.degradation import DegradationPolicy
 from nexus_crm.analytics.service import usage_percentages
-from nexus_crm.analytics.upgrades import UpgradePolicy
 from nexus_crm.kit.time import billing_period, local_day
 from nexus_crm.models import Customer, UsageAlert, UsageTierLimit
-from nexus_crm.settings import Settings
 
 LIMIT_TYPES = (AlertType.USAGE_LIMIT_APPROACHING.value, AlertType.USAGE_LIMIT_EXCEEDED.value)
 # Customers evaluated per round of queries (keeps IN lists far below bind-parameter caps).
 CHUNK_USERS = 2000
 LONGEST_PERIOD_DAYS = 31
-
-
-@dataclass(frozen=True)
-class AlertPolicy:
-    """Thresholds (percent of a tier's monthly limits) and the time zone of billing periods."""
-
-    approaching_pct: float = 80.0
-    exceeded_pct: float = 95.0
-    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    upgrade: UpgradePolicy = field(default_factory=UpgradePolicy)
-    degradation: DegradationPolicy = field(default_factory=DegradationPolicy)
-    anomaly: AnomalyConfig = field(default_factory=AnomalyConfig)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> AlertPolicy:
-        """The policy configured by ALERT_LIMIT_* and NEXUS_CRM_TIMEZONE."""
-        return cls(
-            settings.alert_limit_approaching_pct,
-            settings.alert_limit_exceeded_pct,
-            settings.tz,
-            upgrade=UpgradePolicy(threshold_pct=settings.upgrade_projection_pct),
-            degradation=DegradationPolicy(
-                slo_p95_ms=settings.degradation_slo_p95_ms,
-                p95_factor=settings.degradation_p95_factor,
-                mean_factor=settings.degradation_mean_factor,
-            ),
-            anomaly=AnomalyConfig.from_settings(settings),
-        )
-
-
-@dataclass(frozen=True)
-class RuleContext:
-    """What a rule evaluates: the clock, the policy, and whose alerts (None: everyone's)."""
-
-    now: datetime
-    policy: AlertPolicy
-    user_ids: Sequence[str] | None = None
-
-
-@dataclass(frozen=True)
-class AlertDraft:
-    """An alert a rule wants open."""
-
-    alert_type: str
-    severity: str
-    subject: str
-    period_key: str
-    title: str
-    message: str
-    data: dict[str, Any]
-    user_id: str | None = None
-    agent_id: str | None = None
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        """The (type, subject, period) of which at most one alert is open."""
-        return (self.alert_type, self.subject, self.period_key)
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """An open alert whose condition cleared, and why."""
-
-    alert_id: uuid.UUID
-    note: str
-
-
-@dataclass
-class Findings:
-    """What a rule found: alerts to raise and alerts to resolve."""
-
-    drafts: list[AlertDraft] = field(default_factory=list)
-    resolutions: list[Resolution] = field(default_factory=list)
-
-    def extend(self, other: Findings) -> None:
-        """Add another rule's findings."""
-        self.drafts += other.drafts
-        self.resolutions += other.resolutions
-
-
-Rule = Callable[[AsyncSession, RuleContext], Awaitable[Findings]]
 
 
 @dataclass(frozen=True)
@@ -281,42 +196,3 @@ async def limit_rule(session: AsyncSession, ctx: RuleContext) -> Findings:
     for i in range(0, len(users), CHUNK_USERS):
         findings.extend(await _limit_chunk(session, users[i : i + CHUNK_USERS], ctx))
     return findings
-
-
-# Rules of the periodic evaluation (scheduler, `nexus-crm alerts evaluate`); the churn,
-# upgrade, anomaly and degradation detectors are added here.
-async def upgrade_rule(session: AsyncSession, ctx: RuleContext) -> Findings:
-    """Upgrade-opportunity alerts (``alerts.upgrade_rules``; imported on call: it imports us)."""
-    from nexus_crm.alerts.upgrade_rules import upgrade_rule as rule
-
-    return await rule(session, ctx)
-
-
-async def degradation_rule(session: AsyncSession, ctx: RuleContext) -> Findings:
-    """Per-agent degradation alerts (``alerts.degradation_rules``; imported on call likewise)."""
-    from nexus_crm.alerts.degradation_rules import degradation_rule as rule
-
-    return await rule(session, ctx)
-
-
-async def anomaly_rule(session: AsyncSession, ctx: RuleContext) -> Findings:
-    """Anomaly alerts per customer-day and agent-day (``alerts.anomaly_rules``; likewise)."""
-    from nexus_crm.alerts.anomaly_rules import anomaly_rule as rule
-
-    return await rule(session, ctx)
-
-
-async def churn_rule(session: AsyncSession, ctx: RuleContext) -> Findings:
-    """Churn-risk alerts per customer and month (``alerts.churn_rules``; imported on call)."""
-    from nexus_crm.alerts.churn_rules import churn_rule as rule
-
-    return await rule(session, ctx)
-
-
-SCHEDULED_RULES: tuple[Rule, ...] = (
-    limit_rule,
-    upgrade_rule,
-    degradation_rule,
-    anomaly_rule,
-    churn_rule,
-)

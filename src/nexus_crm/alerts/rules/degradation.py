@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.alerts import repository as repo
-from nexus_crm.alerts.rules import AlertDraft, Findings, Resolution, RuleContext
+from nexus_crm.alerts.rules.base import AlertDraft, Findings, Resolution, RuleContext
 from nexus_crm.alerts.schemas import AlertType, Severity
-from nexus_crm.analytics.degradation import (
+from nexus_crm.analytics import (
     AgentHealth,
     Baseline,
     DegradationPolicy,

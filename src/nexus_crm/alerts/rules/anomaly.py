@@ -18,10 +18,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.alerts import repository as repo
-from nexus_crm.alerts.rules import AlertDraft, Findings, RuleContext
+from nexus_crm.alerts.rules.base import AlertDraft, Findings, RuleContext
 from nexus_crm.alerts.schemas import AlertType, Severity
-from nexus_crm.analytics.anomalies import detect_anomalies, yesterday
-from nexus_crm.analytics.anomaly_engine import Anomaly, AnomalyConfig
+from nexus_crm.analytics import Anomaly, AnomalyConfig, detect_anomalies, yesterday
 
 TYPE = AlertType.ANOMALY_DETECTED.value
 CRITICAL_FACTOR = 3.0  # |z| ≥ 3 × the threshold (9 by default): critical

@@ -13,11 +13,11 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.alerts import repository as repo
-from nexus_crm.alerts.rules import AlertDraft, Findings, Resolution, RuleContext
+from nexus_crm.alerts.rules.base import AlertDraft, Findings, Resolution, RuleContext
 from nexus_crm.alerts.schemas import AlertType, Severity
-from nexus_crm.analytics.upgrade_schemas import UpgradeOpportunity
-from nexus_crm.analytics.upgrades import (
+from nexus_crm.analytics import (
     Assessment,
+    UpgradeOpportunity,
     UpgradePolicy,
     assess_customers,
     is_opportunity,

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nexus_crm.alerts.rules import AlertDraft, Findings, Resolution, RuleContext
+from nexus_crm.alerts.rules.base import AlertDraft, Findings, Resolution, RuleContext
 from nexus_crm.alerts.schemas import AlertType, Severity
-from nexus_crm.analytics.churn.config import ChurnConfig
+from nexus_crm.analytics import ChurnConfig
 from nexus_crm.analytics.churn.schemas import ChurnScore
 from nexus_crm.analytics.churn.service import churn_alerts, scored, statuses_of
 from nexus_crm.kit.time import local_day
