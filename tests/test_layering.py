@@ -40,8 +40,19 @@ def test_services_and_repositories_do_not_import_fastapi() -> None:
 
 
 def test_routers_hold_no_sql() -> None:
-    routers = [f for f in (SRC / "nexus_crm" / "api").glob("*.py") if f.name != "deps.py"]
+    api = SRC / "nexus_crm" / "api"
+    # Not routers: deps opens the sessions; errors maps SQLAlchemy's exceptions to a 503.
+    routers = [f for f in api.glob("*.py") if f.name not in ("deps.py", "errors.py")]
     assert len(routers) >= 10
     for f in routers:
         bad = {m for m in imports(f) if m.split(".")[0] == "sqlalchemy"}
         assert not bad, f"{f} imports {bad}"
+    handlers = {m for m in imports(api / "errors.py") if m.split(".")[0] == "sqlalchemy"}
+    assert handlers == {"sqlalchemy.exc"}, f"api/errors.py imports {handlers}"
+
+
+def test_the_error_tree_is_framework_free() -> None:
+    # Every layer raises these; the HTTP rendering lives in kit/http.py and api/errors.py.
+    path = SRC / "nexus_crm" / "errors.py"
+    bad = {m for m in imports(path) if m.split(".")[0] in ("fastapi", "starlette")}
+    assert not bad, f"{path} imports {bad}"

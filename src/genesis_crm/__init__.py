@@ -33,7 +33,7 @@ from genesis_crm.outbox import Outbox
 from genesis_crm.signing import sign_headers
 from genesis_crm.sync import GenesisCRMSync
 
-__all__ = [
+__all__ = (
     "ClientClosedError",
     "ConfigurationError",
     "GenesisCRM",
@@ -50,4 +50,4 @@ __all__ = [
     "sign_headers",
     "track_agent_usage",
     "track_subscription",
-]
+)

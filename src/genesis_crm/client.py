@@ -27,13 +27,22 @@ T = TypeVar("T")
 log = logging.getLogger("genesis_crm")
 
 
-def _check_config(base_url: str, secret: str) -> None:
+def _check_config(base_url: str, secret: str, *, enabled: bool) -> None:
+    """Refuse a URL or secret that could never work (a disabled client sends nothing)."""
+    if not enabled:
+        return
     if not base_url.startswith(("http://", "https://")):
         raise ConfigurationError(
             f"base_url must be an http(s) URL, got {base_url!r} (CRM_BASE_URL)"
         )
     if not secret.startswith("whsec_"):
         raise ConfigurationError("secret must be a whsec_… secret (CRM_WEBHOOK_SECRET)")
+
+
+def _check_batching(batch_size: int, flush_interval: float) -> None:
+    """Refuse a batch size or flush interval with which nothing would ever be sent."""
+    if batch_size < 1 or flush_interval <= 0:
+        raise ConfigurationError("batch_size must be ≥ 1 and flush_interval > 0")
 
 
 class GenesisCRM:
@@ -63,10 +72,8 @@ class GenesisCRM:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        if enabled:
-            _check_config(base_url, secret)
-        if batch_size < 1 or flush_interval <= 0:
-            raise ConfigurationError("batch_size must be ≥ 1 and flush_interval > 0")
+        _check_config(base_url, secret, enabled=enabled)
+        _check_batching(batch_size, flush_interval)
         self.enabled = enabled
         self._base_url, self._timeout, self._transport = base_url.rstrip("/"), timeout, transport
         self._outbox_args = (outbox_path, max_outbox_events, durable, clock)

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from genesis_crm.client import GenesisCRM
 from genesis_crm.errors import ConfigurationError
-
-_client: GenesisCRM | None = None
-_loop: asyncio.AbstractEventLoop | None = None
-_overrides: dict[str, Any] = {}
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -61,26 +59,51 @@ def settings_from_env() -> dict[str, Any]:
     return kwargs
 
 
+class _Shared:
+    """The client the module-level functions share, its event loop, and configure()'s settings."""
+
+    def __init__(self) -> None:
+        self.client: GenesisCRM | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.overrides: Mapping[str, Any] = MappingProxyType({})
+
+    def configure(self, overrides: Mapping[str, Any]) -> None:
+        """Use ``overrides`` from the next call on (the current client is abandoned)."""
+        if self.client is not None:
+            self.client.abandon()
+            self.client = None
+        self.overrides = MappingProxyType(dict(overrides))
+
+    def current(self) -> GenesisCRM:
+        """The client of the running event loop (recreated if the loop changed)."""
+        loop = asyncio.get_running_loop()
+        if self.client is not None and self.loop is not loop:
+            self.client.abandon()  # its loop is gone; its items stay in the outbox
+            self.client = None
+        if self.client is None:
+            # configure()'s settings win over the environment's.
+            self.client = GenesisCRM(**{**settings_from_env(), **self.overrides})
+            self.loop = loop
+        return self.client
+
+    def take(self) -> GenesisCRM | None:
+        """The client, which is no longer shared (None when there is none)."""
+        client, self.client, self.loop = self.client, None, None
+        return client
+
+
+# The module-level functions are one process-wide client by design (the seed's API).
+_shared = _Shared()
+
+
 def configure(**kwargs: Any) -> None:
     """Override environment settings for the module-level functions (e.g. outbox_path)."""
-    global _client
-    if _client is not None:
-        _client.abandon()
-        _client = None
-    _overrides.clear()
-    _overrides.update(kwargs)
+    _shared.configure(kwargs)
 
 
 def _default() -> GenesisCRM:
     """The shared client of the running event loop (recreated if the loop changed)."""
-    global _client, _loop
-    loop = asyncio.get_running_loop()
-    if _client is not None and _loop is not loop:
-        _client.abandon()  # its loop is gone; its items stay in the outbox
-        _client = None
-    if _client is None:
-        _client, _loop = GenesisCRM(**(settings_from_env() | _overrides)), loop
-    return _client
+    return _shared.current()
 
 
 async def track_agent_usage(
@@ -129,7 +152,6 @@ async def flush(timeout: float = 10.0) -> int:
 
 async def aclose(timeout: float = 5.0) -> None:
     """Flush for up to ``timeout`` s and close the shared client."""
-    global _client, _loop
-    if _client is not None:
-        client, _client, _loop = _client, None, None
+    client = _shared.take()
+    if client is not None:
         await client.aclose(timeout)

@@ -8,6 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
@@ -17,10 +18,10 @@ from nexus_crm import __version__
 from nexus_crm.alerts import AlertPolicy, run_scheduler
 from nexus_crm.alerts.service import AlertPublisher
 from nexus_crm.api import DOCUMENTED_BODIES, ROUTERS, WEBHOOK_PATHS, NexusAPI, publish_stored
+from nexus_crm.api.errors import install_error_handlers
 from nexus_crm.audit import SourceIpMiddleware, record_settings_change
 from nexus_crm.closer import auto_upsell_hook, run_worker
 from nexus_crm.db import create_engine, create_sessionmaker, transaction
-from nexus_crm.errors import install_error_handlers
 from nexus_crm.ingest import EventWriter, IngestGate, TierNames
 from nexus_crm.mcp import mount_mcp
 from nexus_crm.ops import LatencyMiddleware, Metrics
@@ -110,57 +111,46 @@ def create_served_app() -> FastAPI:
     return app
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; the lifespan opens the database engine and closes it on shutdown."""
-    settings = settings or Settings()
-    install_log_redaction()  # credentials never reach a log line (uvicorn prints ?api_key=…)
-    metrics = Metrics()
+@asynccontextmanager
+async def _background(
+    app: FastAPI, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[None]:
+    """The event writer and the periodic tasks, started for the app's life."""
+    app.state.tier_names = TierNames(sessions)
+    app.state.event_writer = writer = EventWriter(sessions, settings, publish_stored(app))
+    writer.start()
+    tasks = [
+        _start_scheduler(settings, sessions, app.state.alert_publisher),
+        _start_upsell_worker(settings, sessions),
+        _start_retention(settings, sessions),
+    ]
+    try:
+        yield
+    finally:
+        await writer.stop()  # what is queued is stored before the bus closes
+        await _stop(tasks)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
-        app.state.engine = engine
-        app.state.sessions = sessions = create_sessionmaker(engine)
-        await _audit_settings(settings, sessions)
-        realtime = open_realtime(settings, sessions, app.state.alert_publisher)
-        try:
-            async with realtime as live:
-                app.state.bus, app.state.kpi_ticker = live.bus, live.ticker
-                app.state.tier_names = TierNames(sessions)
-                app.state.event_writer = writer = EventWriter(
-                    sessions, settings, publish_stored(app)
-                )
-                writer.start()
-                tasks = [
-                    _start_scheduler(settings, sessions, app.state.alert_publisher),
-                    _start_upsell_worker(settings, sessions),
-                    _start_retention(settings, sessions),
-                ]
-                try:
-                    yield
-                finally:
-                    await writer.stop()  # what is queued is stored before the bus closes
-                    await _stop(tasks)
-        finally:
-            await engine.dispose()
-            await app.state.rate_limiter.aclose()
 
-    app = NexusAPI(
-        title="NexusCRM agent-usage API",
-        version=__version__,
-        description="GENESIS usage ingestion, analytics and alerts for the NGX team.",
-        lifespan=lifespan,
-        # A path with a trailing slash is not another spelling of a resource: redirecting
-        # ``/alerts/`` (an empty or ``%2F`` id) to the alert list answered a list for an id.
-        redirect_slashes=False,
-    )
-    app.raw_bodies = DOCUMENTED_BODIES
-    app.state.settings = settings
-    app.state.metrics = metrics
-    limiter = RateLimiter.from_settings(settings, on_reject=metrics.count_rate_limited)
-    app.state.rate_limiter = limiter
-    app.state.alert_publisher = AlertPublisher()
-    install_error_handlers(app)
+@asynccontextmanager
+async def _lifespan(app: FastAPI, *, settings: Settings) -> AsyncIterator[None]:
+    """Open the database engine, realtime and background work; close them on shutdown."""
+    engine = create_engine(settings)
+    app.state.engine = engine
+    app.state.sessions = sessions = create_sessionmaker(engine)
+    await _audit_settings(settings, sessions)
+    realtime = open_realtime(settings, sessions, app.state.alert_publisher)
+    try:
+        async with realtime as live:
+            app.state.bus, app.state.kpi_ticker = live.bus, live.ticker
+            async with _background(app, settings, sessions):
+                yield
+    finally:
+        await engine.dispose()
+        await app.state.rate_limiter.aclose()
+
+
+def _add_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    """The middleware stack; the order matters (each one added wraps those added before)."""
     app.add_middleware(NulGuardMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
@@ -177,8 +167,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         IngestGate, paths=WEBHOOK_PATHS, limit=settings.ingest_max_in_progress, metrics=metrics
     )
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
+
+
+def _add_routes(app: FastAPI, settings: Settings) -> None:
+    """The REST routers, then the MCP endpoint, then the dashboard."""
     for router in ROUTERS:
         app.include_router(router)
     mount_mcp(app, settings)  # before the dashboard's catch-all mount at /
     _mount_dashboard(app, settings)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the lifespan opens the database engine and closes it on shutdown."""
+    settings = settings or Settings()
+    install_log_redaction()  # credentials never reach a log line (uvicorn prints ?api_key=…)
+    metrics = Metrics()
+    app = NexusAPI(
+        title="NexusCRM agent-usage API",
+        version=__version__,
+        description="GENESIS usage ingestion, analytics and alerts for the NGX team.",
+        lifespan=partial(_lifespan, settings=settings),
+        # A path with a trailing slash is not another spelling of a resource: redirecting
+        # ``/alerts/`` (an empty or ``%2F`` id) to the alert list answered a list for an id.
+        redirect_slashes=False,
+    )
+    app.raw_bodies = DOCUMENTED_BODIES
+    app.state.settings = settings
+    app.state.metrics = metrics
+    limiter = RateLimiter.from_settings(settings, on_reject=metrics.count_rate_limited)
+    app.state.rate_limiter = limiter
+    app.state.alert_publisher = AlertPublisher()
+    install_error_handlers(app)
+    _add_middleware(app, settings, metrics)
+    _add_routes(app, settings)
     return app

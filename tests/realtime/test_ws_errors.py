@@ -13,8 +13,8 @@ from tests.processes import free_port
 from tests.realtime.conftest import StartLive
 from tests.realtime.test_ws import closed_with
 
+from nexus_crm.api import realtime as realtime_router
 from nexus_crm.db import create_engine, create_sessionmaker
-from nexus_crm.realtime import router as realtime_router
 from nexus_crm.settings import Settings
 
 TRY_AGAIN_LATER, INTERNAL_ERROR = 1013, 1011
@@ -76,7 +76,7 @@ async def test_unexpected_database_error_on_an_open_stream_closes_with_internal_
         raise ProgrammingError("SELECT 1", None, Exception("a bug, not an outage"))
 
     live = await start_live()
-    monkeypatch.setattr(realtime_router, "stream", failing_stream)
+    monkeypatch.setattr(realtime_router, "serve_connection", failing_stream)
     async with live.ws(await make_key("read")) as ws:  # accepted, then the stream fails
         code, reason = await closed_with(ws)
     assert (code, reason) == (INTERNAL_ERROR, "unexpected server error")

@@ -22,6 +22,7 @@ from nexus_crm.alerts.rules import (
     limit_rule,
 )
 from nexus_crm.alerts.schemas import AlertChanges, AlertOut, StatusFilter
+from nexus_crm.analytics import BaselineCache
 from nexus_crm.errors import Conflict, InvalidInput, NotFound
 from nexus_crm.kit.publish import Publisher
 from nexus_crm.models import ALERT_STATUSES, OPEN_ALERT_STATUSES, UsageAlert
@@ -41,12 +42,17 @@ async def evaluate_limit_alerts(
 
 
 async def evaluate_alerts(
-    session: AsyncSession, *, now: datetime, policy: AlertPolicy
+    session: AsyncSession,
+    *,
+    now: datetime,
+    policy: AlertPolicy,
+    baselines: BaselineCache | None = None,
 ) -> AlertChanges:
     """Run every scheduled rule over all customers and apply what they found."""
     findings = Findings()
+    ctx = RuleContext(now=now, policy=policy, baselines=baselines)
     for rule in SCHEDULED_RULES:
-        findings.extend(await rule(session, RuleContext(now=now, policy=policy)))
+        findings.extend(await rule(session, ctx))
     return await apply_findings(session, findings=findings, now=now)
 
 

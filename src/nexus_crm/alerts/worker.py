@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from nexus_crm.alerts.rules import AlertPolicy
 from nexus_crm.alerts.schemas import AlertChanges
 from nexus_crm.alerts.service import AlertPublisher, evaluate_alerts, publish_changes
+from nexus_crm.analytics import BaselineCache
 from nexus_crm.db import run_transaction
 from nexus_crm.kit.time import utcnow
 
@@ -23,12 +24,13 @@ async def evaluate_once(
     policy: AlertPolicy,
     publisher: AlertPublisher,
     now: datetime | None = None,
+    baselines: BaselineCache | None = None,
 ) -> AlertChanges:
     """One evaluation in its own transaction (retried on deadlock); publish after commit."""
     at = now or utcnow()
 
     async def work(session: AsyncSession) -> AlertChanges:
-        return await evaluate_alerts(session, now=at, policy=policy)
+        return await evaluate_alerts(session, now=at, policy=policy, baselines=baselines)
 
     changes = await run_transaction(sessions, work)
     publish_changes(publisher, changes)
@@ -47,10 +49,11 @@ async def run_scheduler(
 
     ``after`` runs with each round's committed changes (auto-upsell, docs/upsell.md).
     """
+    baselines = BaselineCache()  # most rounds ask for the baselines of the round before
     while True:
         await asyncio.sleep(interval_s)
         try:
-            changes = await evaluate_once(sessions, policy, publisher, clock())
+            changes = await evaluate_once(sessions, policy, publisher, clock(), baselines)
             if after is not None:
                 await after(changes)
         except Exception:

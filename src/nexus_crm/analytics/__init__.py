@@ -8,6 +8,7 @@ from nexus_crm.analytics.churn.config import ChurnConfig
 from nexus_crm.analytics.degradation import (
     AgentHealth,
     Baseline,
+    BaselineCache,
     DegradationPolicy,
     WindowStats,
     affected_customers,
@@ -39,6 +40,7 @@ __all__ = (
     "AnomalyConfig",
     "Assessment",
     "Baseline",
+    "BaselineCache",
     "ChurnConfig",
     "DegradationPolicy",
     "Patterns",

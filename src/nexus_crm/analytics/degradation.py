@@ -26,7 +26,7 @@ from nexus_crm.models import RESPONSE_TIME_BOUNDS_MS, RESPONSE_TIME_BUCKETS
 
 HOUR = timedelta(hours=1)
 _BUCKETS_OF = attrgetter(*RESPONSE_TIME_BUCKETS)
-_NO_COUNTS = [0] * len(RESPONSE_TIME_BUCKETS)
+_NO_COUNTS = (0,) * len(RESPONSE_TIME_BUCKETS)
 
 
 @dataclass(frozen=True)
@@ -163,34 +163,48 @@ def _health(
     )
 
 
-# Baselines by (agent, window, policy, fingerprint of the window's rows). The scheduler asks
-# every 5 minutes for a baseline that only moves when the hour turns or late events land in
-# it; the fingerprint (rows, Σ interactions, Σ response time) changes in either case.
-_baselines: dict[tuple[Any, ...], Baseline | None] = {}
-_BASELINES_KEPT = 512
+class BaselineCache:
+    """Baselines by (agent, window, policy, fingerprint of the window's rows), across calls.
 
+    Held by whoever evaluates again and again (the alert scheduler, a simulated replay): it
+    asks every 5 minutes for a baseline that only moves when the hour turns or late events
+    land in it; the fingerprint (rows, Σ interactions, Σ response time) changes in either case.
+    """
 
-async def _baselines_of(
-    session: AsyncSession, agents: Sequence[str], h0: datetime, policy: DegradationPolicy
-) -> dict[str, Baseline | None]:
-    """Each agent's baseline over the ``baseline_days`` before the last complete hour."""
-    since, last = h0 - timedelta(days=policy.baseline_days) - HOUR, h0 - HOUR
-    prints = await repo.agent_hours_fingerprint(session, since, last)
-    keys = {a: (a, since, last, policy, prints.get(a)) for a in agents}
-    missing = [a for a, k in keys.items() if k not in _baselines]
-    if missing:
-        by_agent: dict[str, list[Any]] = defaultdict(list)
-        for r in await repo.agent_hours(session, since, last, missing):
-            by_agent[r.agent_id].append(r)
-        if len(_baselines) > _BASELINES_KEPT:
-            _baselines.clear()
-        for a in missing:
-            _baselines[keys[a]] = baseline_of(by_agent.get(a, []), policy)
-    return {a: _baselines[k] for a, k in keys.items()}
+    KEPT = 512
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[Any, ...], Baseline | None] = {}
+
+    async def of(
+        self,
+        session: AsyncSession,
+        agents: Sequence[str],
+        h0: datetime,
+        policy: DegradationPolicy,
+    ) -> dict[str, Baseline | None]:
+        """Each agent's baseline over the ``baseline_days`` before the last complete hour."""
+        since, last = h0 - timedelta(days=policy.baseline_days) - HOUR, h0 - HOUR
+        prints = await repo.agent_hours_fingerprint(session, since, last)
+        keys = {a: (a, since, last, policy, prints.get(a)) for a in agents}
+        missing = [a for a, k in keys.items() if k not in self._by_key]
+        if missing:
+            by_agent: dict[str, list[Any]] = defaultdict(list)
+            for r in await repo.agent_hours(session, since, last, missing):
+                by_agent[r.agent_id].append(r)
+            if len(self._by_key) > self.KEPT:
+                self._by_key.clear()
+            for a in missing:
+                self._by_key[keys[a]] = baseline_of(by_agent.get(a, []), policy)
+        return {a: self._by_key[k] for a, k in keys.items()}
 
 
 async def agent_health(
-    session: AsyncSession, *, now: datetime, policy: DegradationPolicy
+    session: AsyncSession,
+    *,
+    now: datetime,
+    policy: DegradationPolicy,
+    cache: BaselineCache | None = None,
 ) -> list[AgentHealth]:
     """Every agent with use in the last 24 hours: windows and baseline, by agent id."""
     h0 = utc_hour(now)
@@ -198,7 +212,7 @@ async def agent_health(
     for r in await repo.agent_hours(session, h0 - 23 * HOUR, h0 + HOUR):
         by_agent[r.agent_id].append(r)
     agents = sorted(by_agent)
-    baselines = await _baselines_of(session, agents, h0, policy)
+    baselines = await (BaselineCache() if cache is None else cache).of(session, agents, h0, policy)
     return [_health(a, by_agent[a], now, baselines[a]) for a in agents]
 
 

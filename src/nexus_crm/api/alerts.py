@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -11,13 +11,14 @@ from fastapi import APIRouter, Path, Query
 from nexus_crm.alerts import service
 from nexus_crm.alerts.schemas import AlertList, AlertOut, AlertType, StatusFilter, TransitionIn
 from nexus_crm.api.deps import API_PREFIX, Alerts, ReadKey, Sessions, WriteKey
+from nexus_crm.api.openapi import freeze, thaw
 from nexus_crm.db import transaction
 from nexus_crm.errors import InvalidInput
 from nexus_crm.kit.time import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
 AlertId = Annotated[uuid.UUID, Path(description="the alert's id")]
-ERRORS: dict[int | str, dict[str, Any]] = {404: {}, 409: {}, 422: {}}
+ERRORS: Mapping[int | str, Any] = freeze({404: {}, 409: {}, 422: {}})
 
 
 @router.get("/alerts", response_model=AlertList)
@@ -83,7 +84,7 @@ def _no_until(body: TransitionIn | None) -> TransitionIn | None:
     return body
 
 
-@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, responses=ERRORS)
+@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, responses=thaw(ERRORS))
 async def acknowledge(
     key: WriteKey,
     sessions: Sessions,
@@ -95,7 +96,7 @@ async def acknowledge(
     return await _act(service.acknowledge_alert, key, sessions, alerts, alert_id, _no_until(body))
 
 
-@router.post("/alerts/{alert_id}/resolve", response_model=AlertOut, responses=ERRORS)
+@router.post("/alerts/{alert_id}/resolve", response_model=AlertOut, responses=thaw(ERRORS))
 async def resolve(
     key: WriteKey,
     sessions: Sessions,
@@ -107,7 +108,7 @@ async def resolve(
     return await _act(service.resolve_alert, key, sessions, alerts, alert_id, _no_until(body))
 
 
-@router.post("/alerts/{alert_id}/dismiss", response_model=AlertOut, responses=ERRORS)
+@router.post("/alerts/{alert_id}/dismiss", response_model=AlertOut, responses=thaw(ERRORS))
 async def dismiss(
     key: WriteKey,
     sessions: Sessions,
@@ -119,7 +120,7 @@ async def dismiss(
     return await _act(service.dismiss_alert, key, sessions, alerts, alert_id, _no_until(body))
 
 
-@router.post("/alerts/{alert_id}/snooze", response_model=AlertOut, responses=ERRORS)
+@router.post("/alerts/{alert_id}/snooze", response_model=AlertOut, responses=thaw(ERRORS))
 async def snooze(
     key: WriteKey,
     sessions: Sessions,

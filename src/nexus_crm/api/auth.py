@@ -8,9 +8,14 @@ checking the password.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from nexus_crm.api.deps import API_PREFIX, AppSettings, Sessions, login_throttle, throttle_keys
+from nexus_crm.api.openapi import freeze, thaw
 from nexus_crm.db import transaction
 from nexus_crm.errors import TooManyRequests, Unauthorized
 from nexus_crm.kit.time import utcnow
@@ -18,9 +23,11 @@ from nexus_crm.security import TokenPair, issue_tokens, refresh_tokens
 from nexus_crm.security.schemas import RefreshRequest, TokenOut, TokenRequest
 
 router = APIRouter(prefix=API_PREFIX, tags=["auth"])
-PUBLIC: dict[str, object] = {"security": []}  # no credential: these routes issue them
+PUBLIC: Mapping[str, Any] = freeze({"security": []})  # no credential: these routes issue them
 BAD_LOGIN = "wrong email or password, or the user is disabled"
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
+NO_STORE: Mapping[str, str] = MappingProxyType(
+    {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
+)
 
 
 def _answer(pair: TokenPair, response: Response) -> TokenOut:
@@ -37,7 +44,7 @@ def _answer(pair: TokenPair, response: Response) -> TokenOut:
 @router.post(
     "/auth/token",
     response_model=TokenOut,
-    openapi_extra=PUBLIC,
+    openapi_extra=thaw(PUBLIC),
     responses={401: {"description": "wrong credentials"}, 429: {"description": "throttled"}},
 )
 async def create_token(
@@ -66,7 +73,7 @@ async def create_token(
 @router.post(
     "/auth/refresh",
     response_model=TokenOut,
-    openapi_extra=PUBLIC,
+    openapi_extra=thaw(PUBLIC),
     responses={401: {"description": "expired, used, revoked or invalid refresh token"}},
 )
 async def refresh_token(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
 from nexus_crm.api.deps import API_PREFIX, AppSettings, ReadKey, Sessions, WriteKey
+from nexus_crm.api.openapi import freeze, thaw
 from nexus_crm.closer import service
 from nexus_crm.closer.schemas import (
     NoteIn,
@@ -22,14 +24,14 @@ from nexus_crm.kit.time import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["upsell"])
 SequenceId = Annotated[uuid.UUID, Path(description="the sequence's id")]
-ERRORS: dict[int | str, dict[str, Any]] = {404: {}, 409: {}, 422: {}}
+ERRORS: Mapping[int | str, Any] = freeze({404: {}, 409: {}, 422: {}})
 
 
 @router.post(
     "/upsell-sequences",
     response_model=StartResult,
     status_code=201,
-    responses={200: {"model": StartResult, "description": "already active"}, **ERRORS},
+    responses={200: {"model": StartResult, "description": "already active"}, **thaw(ERRORS)},
 )
 async def start(
     key: WriteKey, sessions: Sessions, settings: AppSettings, body: SequenceIn, response: Response
@@ -72,7 +74,9 @@ async def get_sequence(_: ReadKey, sessions: Sessions, sequence_id: SequenceId) 
         return await service.get_sequence(session, sequence_id=sequence_id)
 
 
-@router.post("/upsell-sequences/{sequence_id}/cancel", response_model=SequenceOut, responses=ERRORS)
+@router.post(
+    "/upsell-sequences/{sequence_id}/cancel", response_model=SequenceOut, responses=thaw(ERRORS)
+)
 async def cancel(
     key: WriteKey, sessions: Sessions, sequence_id: SequenceId, body: NoteIn | None = None
 ) -> SequenceOut:
@@ -88,7 +92,7 @@ async def cancel(
 
 
 @router.post(
-    "/upsell-sequences/{sequence_id}/replied", response_model=SequenceOut, responses=ERRORS
+    "/upsell-sequences/{sequence_id}/replied", response_model=SequenceOut, responses=thaw(ERRORS)
 )
 async def replied(
     key: WriteKey, sessions: Sessions, sequence_id: SequenceId, body: NoteIn | None = None

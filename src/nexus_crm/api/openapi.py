@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,12 +14,39 @@ from nexus_crm.errors import ErrorBody
 from nexus_crm.security import COOKIE_NAME
 
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
-RATE_LIMITED = {"description": "over a rate limit: retry after Retry-After seconds"}
-UNAUTHORIZED = {"description": "missing, invalid, expired or revoked credentials"}
-FORBIDDEN = {"description": "the credential lacks the scope this operation needs"}
-TOO_LARGE = {
-    "description": "the body is larger than the limit (MAX_BODY_BYTES, 1 MiB for API bodies)"
-}
+RATE_LIMITED: Mapping[str, str] = MappingProxyType(
+    {"description": "over a rate limit: retry after Retry-After seconds"}
+)
+UNAUTHORIZED: Mapping[str, str] = MappingProxyType(
+    {"description": "missing, invalid, expired or revoked credentials"}
+)
+FORBIDDEN: Mapping[str, str] = MappingProxyType(
+    {"description": "the credential lacks the scope this operation needs"}
+)
+TOO_LARGE: Mapping[str, str] = MappingProxyType(
+    {"description": "the body is larger than the limit (MAX_BODY_BYTES, 1 MiB for API bodies)"}
+)
+
+
+def freeze(value: Any) -> Any:
+    """A read-only deep copy of an OpenAPI fragment: dicts become mappings, lists tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """A plain deep copy of a frozen fragment, for ``responses=`` and ``openapi_extra=``.
+
+    FastAPI requires real dicts there, and merges the lists of ``openapi_extra``.
+    """
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [thaw(v) for v in value]
+    return value
 
 
 class NexusAPI(FastAPI):
@@ -59,10 +88,10 @@ def _document_guards(op: dict[str, Any]) -> None:
     """The answers of the guards in front of every route: auth (401/403) and body size (413)."""
     responses = op.setdefault("responses", {})
     if op.get("security") != []:
-        responses.setdefault("401", UNAUTHORIZED)
-        responses.setdefault("403", FORBIDDEN)
+        responses.setdefault("401", dict(UNAUTHORIZED))
+        responses.setdefault("403", dict(FORBIDDEN))
     if "requestBody" in op:
-        responses.setdefault("413", TOO_LARGE)
+        responses.setdefault("413", dict(TOO_LARGE))
 
 
 def _use_error_body(schema: dict[str, Any]) -> None:
@@ -76,7 +105,7 @@ def _use_error_body(schema: dict[str, Any]) -> None:
             if path in PUBLIC_PATHS:
                 op["security"] = []
             else:  # every other request counts against a rate limit (docs/security.md)
-                op.setdefault("responses", {}).setdefault("429", RATE_LIMITED)
+                op.setdefault("responses", {}).setdefault("429", dict(RATE_LIMITED))
             _document_guards(op)
             for status, response in op.get("responses", {}).items():
                 if status[0] in "45":

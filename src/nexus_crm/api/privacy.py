@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import StreamingResponse
 
 from nexus_crm.api.deps import API_PREFIX, AdminKey, AppSettings, Sessions
+from nexus_crm.api.openapi import freeze, thaw
 from nexus_crm.db import run_transaction, transaction
 from nexus_crm.errors import ErrorBody
 from nexus_crm.kit.time import utcnow
@@ -17,17 +19,19 @@ from nexus_crm.privacy.schemas import ErasureResult
 
 router = APIRouter(prefix=API_PREFIX, tags=["privacy"])
 UserId = Path(min_length=1, max_length=128, examples=["cliente_123"])
-EXPORT_DOC: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "everything stored about the customer; raw events stream last",
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    },
-    404: {"model": ErrorBody, "description": "nothing is stored about this customer"},
-}
+EXPORT_DOC: Mapping[int | str, Any] = freeze(
+    {
+        200: {
+            "description": "everything stored about the customer; raw events stream last",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        404: {"model": ErrorBody, "description": "nothing is stored about this customer"},
+    }
+)
 
 
 @router.get(
-    "/privacy/{user_id:path}/export", response_class=StreamingResponse, responses=EXPORT_DOC
+    "/privacy/{user_id:path}/export", response_class=StreamingResponse, responses=thaw(EXPORT_DOC)
 )
 async def export_customer(
     principal: AdminKey, sessions: Sessions, user_id: str = UserId

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from starlette.requests import ClientDisconnect
+from fastapi import APIRouter, Depends, Request
 
 from nexus_crm.alerts.service import publish_changes
-from nexus_crm.api.deps import API_PREFIX, Alerts, AppMetrics, AppSettings, Sessions
+from nexus_crm.api.deps import (
+    API_PREFIX,
+    Alerts,
+    AppMetrics,
+    AppSettings,
+    Sessions,
+    get_metrics,
+)
+from nexus_crm.api.openapi import freeze, thaw
 from nexus_crm.customers.schemas import SubscriptionIn, SubscriptionResult
 from nexus_crm.db import run_transaction
-from nexus_crm.errors import ClientDisconnected, InvalidInput, NexusError, PayloadTooLarge
+from nexus_crm.errors import InvalidInput, NexusError
 from nexus_crm.ingest import (
     AfterCommit,
     EventWriter,
     TierNames,
     check_events_payload,
-    secret_id,
     service,
 )
 from nexus_crm.ingest.schemas import EventBatchIn, IngestResult, UsageEventIn
@@ -27,30 +34,34 @@ from nexus_crm.ingest.service import IngestOutcome
 from nexus_crm.kit.time import utcnow
 from nexus_crm.realtime import Bus
 from nexus_crm.realtime.service import usage_message
-from nexus_crm.security import check_json_depth, hit_client_ip, limiter_of, verify_signer
+from nexus_crm.security import SignedWebhook, VerifiedWebhook
 from nexus_crm.settings import Settings
 
 router = APIRouter(prefix=API_PREFIX, tags=["ingest"])
 # Limited per signing secret, not per client address (GENESIS sends from few addresses).
 WEBHOOK_PATHS = frozenset({f"{API_PREFIX}/events", f"{API_PREFIX}/subscriptions"})
-WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "bad signature"},
-    413: {},
-    422: {},
-    429: {"description": "over the signing secret's rate limit"},
-    503: {"description": "overloaded or database unavailable; retry after Retry-After"},
-}
+WEBHOOK_RESPONSES: Mapping[int | str, Any] = freeze(
+    {
+        401: {"description": "bad signature"},
+        413: {},
+        422: {},
+        429: {"description": "over the signing secret's rate limit"},
+        503: {"description": "overloaded or database unavailable; retry after Retry-After"},
+    }
+)
 # Webhook bodies are read as bytes (the signature covers the exact bytes), so FastAPI does not
 # see their models; the app adds these to the OpenAPI components.
 DOCUMENTED_BODIES = (UsageEventIn, EventBatchIn, SubscriptionIn)
 
-SIGNED = {
-    "security": [],
-    "parameters": [
-        {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
-        for h in ("webhook-id", "webhook-timestamp", "webhook-signature")
-    ],
-}
+SIGNED: Mapping[str, Any] = freeze(
+    {
+        "security": [],
+        "parameters": [
+            {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
+            for h in ("webhook-id", "webhook-timestamp", "webhook-signature")
+        ],
+    }
+)
 
 
 def _body_doc(*models: type[Any]) -> dict[str, Any]:
@@ -59,51 +70,15 @@ def _body_doc(*models: type[Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """Read the body, refusing (413) anything over ``limit`` bytes before buffering it."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body is larger than {limit} bytes", field="body")
-    chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"body is larger than {limit} bytes", field="body")
-            chunks.append(chunk)
-    except ClientDisconnect:  # gone mid-body: an expected failure, nothing to store
-        raise ClientDisconnected(
-            "client disconnected before the body was complete", field="body"
-        ) from None
-    return b"".join(chunks)
+def _count_rejected(request: Request, exc: NexusError) -> None:
+    get_metrics(request).events_rejected.labels(exc.code).inc()
 
 
-async def _verified(request: Request, settings: Settings) -> tuple[bytes, str, int]:
-    """The body, webhook-id and signing key's index; a failure counts against the address."""
-    try:
-        body = await _read_body(request, settings.max_body_bytes)
-        msg_id, signer = verify_signer(
-            request.headers,
-            body,
-            settings.webhook_keys,
-            now=utcnow(),
-            tolerance_s=settings.webhook_tolerance_seconds,
-        )
-    except NexusError:
-        await hit_client_ip(request)  # brute force: refused (429) once over the address's limit
-        raise
-    return body, msg_id, signer
-
-
-async def _signed_json(request: Request, settings: Settings, *, events: bool) -> tuple[str, Any]:
-    """Size-check, verify, decode and rate-limit a webhook; return its webhook-id and JSON."""
-    body, msg_id, signer = await _verified(request, settings)
-    payload = service.parse_json(body)
-    check_json_depth(body, settings.max_json_depth)
-    cost = check_events_payload(payload, body_bytes=len(body), settings=settings) if events else 1
-    secret = secret_id(settings.webhook_keys[signer])
-    await limiter_of(request.scope).hit("webhook", secret, cost=cost)
-    return msg_id, payload
+# The events route counts every refusal in nexus_events_rejected_total, the checks' too.
+SignedEvents = Annotated[
+    VerifiedWebhook, Depends(SignedWebhook(service.parse_json, on_reject=_count_rejected))
+]
+SignedSubscription = Annotated[VerifiedWebhook, Depends(SignedWebhook(service.parse_json))]
 
 
 async def _rows(
@@ -120,10 +95,12 @@ async def _rows(
         return rows_of(tiers=await names.refresh())
 
 
-async def _ingest(request: Request, settings: Settings) -> IngestResult:
-    msg_id, payload = await _signed_json(request, settings, events=True)
+async def _ingest(request: Request, settings: Settings, webhook: VerifiedWebhook) -> IngestResult:
+    payload = webhook.payload
+    cost = check_events_payload(payload, body_bytes=len(webhook.body), settings=settings)
+    await webhook.charge(cost)  # the signing secret's rate limit counts events
     received_at = utcnow()
-    rows = await _rows(request, settings, payload, msg_id, received_at)
+    rows = await _rows(request, settings, payload, webhook.webhook_id, received_at)
     writer: EventWriter = request.app.state.event_writer
     return (await writer.submit(rows, received_at)).result
 
@@ -145,13 +122,15 @@ def publish_stored(app: Any) -> AfterCommit:
     "/events",
     response_model=IngestResult,
     response_model_exclude_none=True,
-    openapi_extra={**SIGNED, **_body_doc(UsageEventIn, EventBatchIn)},
-    responses=WEBHOOK_RESPONSES,
+    openapi_extra={**thaw(SIGNED), **_body_doc(UsageEventIn, EventBatchIn)},
+    responses=thaw(WEBHOOK_RESPONSES),
 )
-async def post_events(request: Request, settings: AppSettings, metrics: AppMetrics) -> IngestResult:
+async def post_events(
+    request: Request, settings: AppSettings, metrics: AppMetrics, webhook: SignedEvents
+) -> IngestResult:
     """Store one usage event or a batch of up to 10,000, idempotently on event_id."""
     try:
-        result = await _ingest(request, settings)
+        result = await _ingest(request, settings, webhook)
     except NexusError as exc:
         metrics.events_rejected.labels(exc.code).inc()
         raise
@@ -165,16 +144,19 @@ async def post_events(request: Request, settings: AppSettings, metrics: AppMetri
     "/subscriptions",
     response_model=SubscriptionResult,
     response_model_exclude_none=True,
-    openapi_extra={**SIGNED, **_body_doc(SubscriptionIn)},
-    responses=WEBHOOK_RESPONSES,
+    openapi_extra={**thaw(SIGNED), **_body_doc(SubscriptionIn)},
+    responses=thaw(WEBHOOK_RESPONSES),
 )
 async def post_subscription(
-    request: Request, settings: AppSettings, sessions: Sessions, alerts: Alerts
+    settings: AppSettings, sessions: Sessions, alerts: Alerts, webhook: SignedSubscription
 ) -> SubscriptionResult:
     """Record a customer's subscription tier and status as GENESIS reports it."""
-    _, payload = await _signed_json(request, settings, events=False)
+    await webhook.charge()
     work = partial(
-        service.record_subscription, payload=payload, settings=settings, received_at=utcnow()
+        service.record_subscription,
+        payload=webhook.payload,
+        settings=settings,
+        received_at=utcnow(),
     )
     result, changes = await run_transaction(sessions, work)
     publish_changes(alerts, changes)

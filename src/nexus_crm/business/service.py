@@ -49,7 +49,7 @@ from nexus_crm.kit.time import days_back
 from nexus_crm.tiers import service as tier_service
 
 FORECAST_HISTORY_DAYS = 90
-CHURN_BUCKET_BOUNDS = [round(0.1 * i, 1) for i in range(1, 10)]
+CHURN_BUCKET_BOUNDS = tuple(round(0.1 * i, 1) for i in range(1, 10))
 
 
 @dataclass(frozen=True)

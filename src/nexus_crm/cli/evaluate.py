@@ -9,7 +9,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -60,6 +60,47 @@ def _progress(total: int) -> Callable[[ReplayStats], None]:
     return show
 
 
+def _load_truth(truth: Path) -> dict[str, Any]:
+    """The truth file's contents; exit 2 when it is not one ``simulate`` wrote."""
+    data = read_truth(truth)
+    if data is None:
+        typer.echo(f"error: {truth} is not a truth file of `nexus-crm simulate`", err=True)
+        raise typer.Exit(2)
+    return data
+
+
+def _replay(
+    data: dict[str, Any], *, database_url: str | None, step_minutes: int, daily_hour: int
+) -> Evaluation:
+    """Replay the truth's history and score the detectors; exit 2 on a refused replay."""
+    settings = load_settings()
+    days = int(data["window"]["days"])
+    try:
+        return asyncio.run(
+            evaluate_truth(
+                data,
+                settings=settings,
+                database_url=database_url,
+                step=timedelta(minutes=step_minutes),
+                daily_hour=daily_hour,
+                progress=_progress(days),
+            )
+        )
+    except NexusError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _print(result: Evaluation, output: Output) -> None:
+    """Print the evaluation as a table or as JSON."""
+    if output is Output.JSON:
+        scores = [asdict(s) for s in result.scores]
+        body = {"met": result.met, "replay": asdict(result.replay), "scores": scores}
+        typer.echo(json.dumps(body, indent=1, default=str))
+    else:
+        typer.echo(render(result))
+
+
 def evaluate(
     truth: Annotated[Path, typer.Option(help="truth file written by `nexus-crm simulate`")],
     database_url: Annotated[
@@ -78,31 +119,10 @@ def evaluate(
 
     Example: nexus-crm simulate --backfill --truth t.json && nexus-crm evaluate --truth t.json
     """
-    data = read_truth(truth)
-    if data is None:
-        typer.echo(f"error: {truth} is not a truth file of `nexus-crm simulate`", err=True)
-        raise typer.Exit(2)
-    settings = load_settings()
-    days = int(data["window"]["days"])
-    try:
-        result = asyncio.run(
-            evaluate_truth(
-                data,
-                settings=settings,
-                database_url=database_url,
-                step=timedelta(minutes=step_minutes),
-                daily_hour=daily_hour,
-                progress=_progress(days),
-            )
-        )
-    except NexusError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from None
-    if output is Output.JSON:
-        scores = [asdict(s) for s in result.scores]
-        body = {"met": result.met, "replay": asdict(result.replay), "scores": scores}
-        typer.echo(json.dumps(body, indent=1, default=str))
-    else:
-        typer.echo(render(result))
+    data = _load_truth(truth)
+    result = _replay(
+        data, database_url=database_url, step_minutes=step_minutes, daily_hour=daily_hour
+    )
+    _print(result, output)
     if check and not result.met:
         raise typer.Exit(1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -56,6 +57,38 @@ def _run_stdio(settings: Settings) -> None:
     build_server(ApiConfig(settings.nexus_crm_base_url, settings.nexus_crm_api_key)).run("stdio")
 
 
+def _run_http(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    certfile: Path | None,
+    keyfile: Path | None,
+    allow_insecure_remote: bool,
+    allowed_host: list[str] | None,
+) -> None:
+    """Serve streamable HTTP, refusing clear text off loopback unless allowed."""
+    tls = context_factory(certfile, keyfile, "1.2")  # exits 2 on a bad pair
+    if tls is None and not allow_insecure_remote and not is_loopback(host):
+        raise _refuse(
+            f"--host {host} is not a loopback address and API keys must not cross the "
+            "network in clear text: give --ssl-certfile and --ssl-keyfile, or "
+            "--allow-insecure-remote if a TLS proxy sits in front"
+        )
+    config = ApiConfig(settings.nexus_crm_base_url, None)  # never the server's own key
+    hosts = allowed_hosts(settings.nexus_crm_base_url, names=(host, *(allowed_host or ())))
+    app = gated_app(build_server(config), hosts=hosts, check=rest_check(config))
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        ssl_certfile=certfile if tls else None,
+        ssl_keyfile=keyfile if tls else None,
+        ssl_context_factory=tls,
+    )
+
+
 def mcp(
     transport: Annotated[
         Transport, typer.Option(help="stdio (Claude Desktop) or streamable HTTP")
@@ -81,22 +114,12 @@ def mcp(
     if transport is Transport.STDIO:
         _run_stdio(settings)
         return
-    tls = context_factory(ssl_certfile, ssl_keyfile, "1.2")  # exits 2 on a bad pair
-    if tls is None and not allow_insecure_remote and not is_loopback(host):
-        raise _refuse(
-            f"--host {host} is not a loopback address and API keys must not cross the "
-            "network in clear text: give --ssl-certfile and --ssl-keyfile, or "
-            "--allow-insecure-remote if a TLS proxy sits in front"
-        )
-    config = ApiConfig(settings.nexus_crm_base_url, None)  # never the server's own key
-    hosts = allowed_hosts(settings.nexus_crm_base_url, names=(host, *(allowed_host or ())))
-    app = gated_app(build_server(config), hosts=hosts, check=rest_check(config))
-    uvicorn.run(
-        app,
+    _run_http(
+        settings,
         host=host,
         port=port,
-        log_level="warning",
-        ssl_certfile=ssl_certfile if tls else None,
-        ssl_keyfile=ssl_keyfile if tls else None,
-        ssl_context_factory=tls,
+        certfile=ssl_certfile,
+        keyfile=ssl_keyfile,
+        allow_insecure_remote=allow_insecure_remote,
+        allowed_host=allowed_host,
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Literal
 
 import typer
@@ -15,7 +16,9 @@ from uvicorn.config import Config
 from nexus_crm.cli.common import load_settings
 
 TlsVersion = Literal["1.2", "1.3"]
-TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+TLS_VERSIONS: Mapping[str, ssl.TLSVersion] = MappingProxyType(
+    {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+)
 # TLS 1.2 suites with forward secrecy and AEAD only (Mozilla's "intermediate" profile);
 # the TLS 1.3 suites are all AEAD and stay OpenSSL's defaults.
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"

@@ -185,6 +185,33 @@ def zone(name: str) -> ZoneInfo:
         fail(f"--timezone {name!r} is not an IANA time zone")
 
 
+# The options whose declaration does not fit on one line of the signature.
+BaseUrlOption = Annotated[str, typer.Option(envvar="CRM_BASE_URL", help="NexusCRM URL")]
+SecretOption = Annotated[
+    str,
+    typer.Option(
+        envvar="CRM_WEBHOOK_SECRET",
+        show_default=False,
+        help="whsec_ signing secret [default: dev secret]",
+    ),
+]
+StartOption = Annotated[str | None, typer.Option(help="first day (default: --days before --end)")]
+TimezoneOption = Annotated[str, typer.Option(envvar="NEXUS_CRM_TIMEZONE", help="server's days")]
+OutboxOption = Annotated[Path, typer.Option(envvar="CRM_OUTBOX_PATH", help="--live: outbox file")]
+
+
+def history_of(
+    *, seed: int, customers: int, days: int, start: str | None, end: str | None, tz: ZoneInfo
+) -> tuple[Population, datetime]:
+    """The population and the end of its history, or exit 2 naming the bad option."""
+    try:
+        end_at = parse_end(end, tz, datetime.now(UTC))
+    except ValueError as exc:
+        fail(str(exc))
+    pop = population(seed=seed, customers=customers, days=days, start=start, end=end_at, tz=tz)
+    return pop, end_at
+
+
 def simulate(
     customers: Annotated[int, typer.Option(help="simulated customers", min=1)] = 300,
     days: Annotated[int, typer.Option(help="days of history (≥ 14)")] = 60,
@@ -193,28 +220,13 @@ def simulate(
     backfill: Annotated[bool, typer.Option("--backfill", help="send the history")] = False,
     live: Annotated[bool, typer.Option("--live", help="stream events now")] = False,
     rate: Annotated[float | None, typer.Option(help="--live: events per second")] = None,
-    base_url: Annotated[str, typer.Option(envvar="CRM_BASE_URL", help="NexusCRM URL")] = (
-        "http://127.0.0.1:8001"
-    ),
-    secret: Annotated[
-        str,
-        typer.Option(
-            envvar="CRM_WEBHOOK_SECRET",
-            show_default=False,
-            help="whsec_ signing secret [default: dev secret]",
-        ),
-    ] = DEV_WEBHOOK_SECRET,
+    base_url: BaseUrlOption = "http://127.0.0.1:8001",
+    secret: SecretOption = DEV_WEBHOOK_SECRET,
     end: Annotated[str | None, typer.Option(help="history ends here (ISO; default now)")] = None,
-    start: Annotated[str | None, typer.Option(help="first day (default: --days before --end)")] = (
-        None
-    ),
+    start: StartOption = None,
     duration: Annotated[float | None, typer.Option(help="--live: stop after seconds")] = None,
-    timezone: Annotated[str, typer.Option(envvar="NEXUS_CRM_TIMEZONE", help="server's days")] = (
-        "UTC"
-    ),
-    outbox: Annotated[Path, typer.Option(envvar="CRM_OUTBOX_PATH", help="--live: outbox file")] = (
-        Path("data/simulator_outbox.db")
-    ),
+    timezone: TimezoneOption = "UTC",
+    outbox: OutboxOption = Path("data/simulator_outbox.db"),
     batch_size: Annotated[int, typer.Option(help="events per request", min=1, max=10_000)] = 5000,
     concurrency: Annotated[int, typer.Option(help="requests in flight", min=1, max=32)] = 3,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
@@ -223,13 +235,8 @@ def simulate(
     check_mode(backfill, live, rate, duration, truth)
     check_target(base_url, secret)
     tz = zone(timezone)
-    try:
-        end_at = parse_end(end, tz, datetime.now(UTC))
-    except ValueError as exc:
-        fail(str(exc))
-    pop = population(seed=seed, customers=customers, days=days, start=start, end=end_at, tz=tz)
-    if backfill:
-        assert truth is not None
+    pop, end_at = history_of(seed=seed, customers=customers, days=days, start=start, end=end, tz=tz)
+    if backfill and truth is not None:  # check_mode refused --backfill without --truth
         run_backfill(
             pop,
             end_at,

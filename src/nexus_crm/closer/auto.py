@@ -68,6 +68,31 @@ def candidates(alerts: Sequence[AlertOut], policy: AutoUpsellPolicy) -> list[Ale
     return sorted(found, key=lambda a: (-_confidence(a), str(a.id)))
 
 
+async def _start_for(
+    session: AsyncSession, alert: AlertOut, *, plan: SequencePlan, now: datetime
+) -> SequenceOut | None:
+    """Start the sequence of one upgrade alert; the new sequence, or None if none was started."""
+    reason = (
+        f"automatic: upgrade_opportunity alert {alert.id} (confidence "
+        f"{_confidence(alert):.2f}): {alert.title}"
+    )[:500]
+    by = Starter(actor=AUTO_UPSELL_ACTOR, automatic=True, alert_id=alert.id)
+    try:
+        result = await start_sequence(
+            session,
+            user_id=str(alert.user_id),
+            reason=reason,
+            by=by,
+            now=now,
+            plan=plan,
+            recommended_tier=str(alert.data["recommended_tier"]),
+        )
+    except NexusError as exc:  # checks happen before any write: nothing to undo
+        log.info("auto-upsell skipped %s: %s", alert.user_id, exc.detail)
+        return None
+    return result.sequence if result.created else None
+
+
 async def auto_upsell(
     session: AsyncSession,
     *,
@@ -87,25 +112,8 @@ async def auto_upsell(
         if started >= policy.daily_cap:
             log.info("auto-upsell: daily cap of %d reached", policy.daily_cap)
             break
-        reason = (
-            f"automatic: upgrade_opportunity alert {alert.id} (confidence "
-            f"{_confidence(alert):.2f}): {alert.title}"
-        )[:500]
-        by = Starter(actor=AUTO_UPSELL_ACTOR, automatic=True, alert_id=alert.id)
-        try:
-            result = await start_sequence(
-                session,
-                user_id=str(alert.user_id),
-                reason=reason,
-                by=by,
-                now=now,
-                plan=plan,
-                recommended_tier=str(alert.data["recommended_tier"]),
-            )
-        except NexusError as exc:  # checks happen before any write: nothing to undo
-            log.info("auto-upsell skipped %s: %s", alert.user_id, exc.detail)
-            continue
-        if result.created:
-            created.append(result.sequence)
+        sequence = await _start_for(session, alert, plan=plan, now=now)
+        if sequence is not None:
+            created.append(sequence)
             started += 1
     return created

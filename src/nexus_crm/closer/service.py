@@ -63,6 +63,30 @@ async def _tiers(session: AsyncSession, current: str, wanted: str) -> UsageTierL
     return target
 
 
+async def _insert_sequence(
+    session: AsyncSession,
+    seq: UpsellSequence,
+    *,
+    by: Starter,
+    now: datetime,
+    plan: SequencePlan,
+) -> None:
+    """Store a new sequence with its scheduled steps and its ``started`` transition."""
+    await repo.add(session, [seq])
+    await repo.add(session, new_steps(seq.id, start=now, days=plan.step_days, channel=plan.channel))
+    row = transition(
+        seq.id,
+        "started",
+        None,
+        "active",
+        actor=by.actor,
+        at=now,
+        automatic=by.automatic,
+        note=seq.reason,
+    )
+    await log_transitions(session, [row])
+
+
 async def start_sequence(
     session: AsyncSession,
     *,
@@ -96,19 +120,7 @@ async def start_sequence(
         created_at=now,
         updated_at=now,
     )
-    await repo.add(session, [seq])
-    await repo.add(session, new_steps(seq.id, start=now, days=plan.step_days, channel=plan.channel))
-    row = transition(
-        seq.id,
-        "started",
-        None,
-        "active",
-        actor=by.actor,
-        at=now,
-        automatic=by.automatic,
-        note=seq.reason,
-    )
-    await log_transitions(session, [row])
+    await _insert_sequence(session, seq, by=by, now=now, plan=plan)
     return StartResult(sequence=(await views(session, [seq]))[0], created=True)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from nicegui import ui
@@ -23,18 +24,22 @@ from nexus_crm.kit.time import utcnow
 from nexus_crm.realtime import Message
 
 BULK_ACTIONS = ("acknowledge", "resolve", "dismiss")
-STATUS_LABELS = {
-    "open": "open",
-    "active": "active",
-    "acknowledged": "acknowledged",
-    "resolved": "resolved",
-    "dismissed": "dismissed",
-    "all": "all",
-}
+STATUS_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        "open": "open",
+        "active": "active",
+        "acknowledged": "acknowledged",
+        "resolved": "resolved",
+        "dismissed": "dismissed",
+        "all": "all",
+    }
+)
 
 
 def _status(value: str | None) -> StatusFilter:
-    return StatusFilter(value) if value in STATUS_LABELS else StatusFilter.OPEN
+    if value is None or value not in STATUS_LABELS:
+        return StatusFilter.OPEN
+    return StatusFilter(value)
 
 
 def _type(value: str | None) -> str:

@@ -9,7 +9,7 @@ from typing import Any, Final
 from nexus_crm.business.schemas import ForecastPoint, TierActiveUsers
 
 Option = dict[str, Any]
-GAUGE_BANDS: Final = [[0.8, "#10b981"], [0.95, "#f59e0b"], [1, "#dc2626"]]
+GAUGE_BANDS: Final = ((0.8, "#10b981"), (0.95, "#f59e0b"), (1, "#dc2626"))
 BAND_COLOR: Final = "#6366f1"
 
 
@@ -23,7 +23,7 @@ def usage_gauge(percentage: float, label: str) -> Option:
                 "min": 0,
                 "max": max(100, 10 * -(-shown // 10)),
                 "progress": {"show": True, "width": 14},
-                "axisLine": {"lineStyle": {"width": 14, "color": GAUGE_BANDS}},
+                "axisLine": {"lineStyle": {"width": 14, "color": [list(b) for b in GAUGE_BANDS]}},
                 "pointer": {"show": True, "length": "60%"},
                 "detail": {"formatter": "{value} %", "fontSize": 22, "offsetCenter": [0, "70%"]},
                 "title": {"offsetCenter": [0, "95%"], "fontSize": 12},

@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from nicegui import app as nicegui_app
 from nicegui import ui
 from starlette.routing import Match, Mount
 
@@ -21,7 +22,6 @@ from nexus_crm.errors import MethodNotAllowed, NotFound
 from nexus_crm.settings import Settings
 
 log = logging.getLogger("nexus_crm.dashboard")
-_mounted: list[FastAPI] = []  # NiceGUI's state is process-global: one app per process
 
 
 def register_pages(app: FastAPI) -> None:
@@ -81,7 +81,7 @@ def _register_report_pages(app: FastAPI) -> None:
         return None
 
 
-API_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+API_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 async def _api_not_found(request: Request, path: str) -> None:
@@ -108,20 +108,29 @@ def _allowed_methods(request: Request) -> list[str]:
     ]
 
 
-def mount_dashboard(app: FastAPI, settings: Settings) -> None:
-    """Serve the dashboard from ``app`` when DASHBOARD_ENABLED (at most one app per process)."""
-    if not settings.dashboard_enabled:
-        return
-    if _mounted:
+def _claim_nicegui(app: FastAPI) -> None:
+    """Record ``app`` as the dashboard's host on NiceGUI's app, refusing a second one."""
+    # NiceGUI's state is process-global, so the record lives on its (process-global) app.
+    if getattr(nicegui_app.state, "nexus_crm_host", None) is not None:
         raise RuntimeError(
             "the dashboard is already mounted on another app in this process (NiceGUI keeps "
             "global state); set DASHBOARD_ENABLED=false for additional apps"
         )
-    _mounted.append(app)
+    nicegui_app.state.nexus_crm_host = app
+
+
+def mount_dashboard(app: FastAPI, settings: Settings) -> None:
+    """Serve the dashboard from ``app`` when DASHBOARD_ENABLED (at most one app per process)."""
+    if not settings.dashboard_enabled:
+        return
+    _claim_nicegui(app)
     app.include_router(auth_router)
     # Under the dashboard's catch-all mount, unknown API paths still get the JSON error.
     app.add_api_route(
-        f"{API_PREFIX}/{{path:path}}", _api_not_found, methods=API_METHODS, include_in_schema=False
+        f"{API_PREFIX}/{{path:path}}",
+        _api_not_found,
+        methods=list(API_METHODS),
+        include_in_schema=False,
     )
     register_pages(app)
     ui.run_with(

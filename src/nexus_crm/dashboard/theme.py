@@ -2,34 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 # Material icon per GENESIS agent; unknown agents get a generic one.
-AGENT_ICONS: Final[dict[str, str]] = {
-    "NEXUS": "hub",
-    "BLAZE": "local_fire_department",
-    "SAGE": "psychology",
-    "WAVE": "waves",
-    "SPARK": "bolt",
-    "NOVA": "auto_awesome",
-    "LUNA": "dark_mode",
-    "STELLA": "star",
-}
+AGENT_ICONS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "NEXUS": "hub",
+        "BLAZE": "local_fire_department",
+        "SAGE": "psychology",
+        "WAVE": "waves",
+        "SPARK": "bolt",
+        "NOVA": "auto_awesome",
+        "LUNA": "dark_mode",
+        "STELLA": "star",
+    }
+)
 DEFAULT_AGENT_ICON: Final = "smart_toy"
 
-TIER_COLORS: Final[dict[str, str]] = {
-    "essential": "#64748b",
-    "pro": "#2563eb",
-    "elite": "#7c3aed",
-    "prime": "#d97706",
-    "longevity": "#059669",
-}
+TIER_COLORS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "essential": "#64748b",
+        "pro": "#2563eb",
+        "elite": "#7c3aed",
+        "prime": "#d97706",
+        "longevity": "#059669",
+    }
+)
 DEFAULT_TIER_COLOR: Final = "#6b7280"
-SEVERITY_COLORS: Final[dict[str, str]] = {
-    "info": "#2563eb",
-    "warning": "#d97706",
-    "critical": "#dc2626",
-}
+SEVERITY_COLORS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "info": "#2563eb",
+        "warning": "#d97706",
+        "critical": "#dc2626",
+    }
+)
 
 
 def agent_icon(agent_id: str) -> str:

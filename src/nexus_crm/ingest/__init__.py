@@ -15,7 +15,7 @@ from nexus_crm.ingest.importer import (
     store_events,
     store_subscriptions,
 )
-from nexus_crm.ingest.payloads import check_events_payload, secret_id
+from nexus_crm.ingest.payloads import check_events_payload
 from nexus_crm.ingest.readers import CsvSpec, ImportFileError, Record, Source, open_source, records
 from nexus_crm.ingest.tiernames import TierNames
 from nexus_crm.ingest.writer import AfterCommit, EventWriter
@@ -40,7 +40,6 @@ __all__ = (
     "import_subscriptions",
     "open_source",
     "records",
-    "secret_id",
     "store_events",
     "store_subscriptions",
 )

@@ -14,7 +14,8 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from nexus_crm.errors import Overloaded, nexus_response
+from nexus_crm.errors import Overloaded
+from nexus_crm.kit.http import nexus_response
 from nexus_crm.ops import Metrics
 
 RETRY_AFTER_S = 1

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 from nexus_crm.errors import InvalidInput, PayloadTooLarge
 from nexus_crm.settings import Settings
-
-
-def secret_id(key: bytes) -> str:
-    """A name for a webhook signing secret that reveals nothing of it (for rate limits)."""
-    return "whsec:" + hashlib.sha256(key).hexdigest()[:16]
 
 
 def _event_items(payload: Any) -> tuple[list[Any], bool]:

@@ -2,4 +2,4 @@
 
 from genesis_crm.ids import uuid7
 
-__all__ = ["uuid7"]
+__all__ = ("uuid7",)

@@ -31,13 +31,8 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from nexus_crm.errors import (
-    Forbidden,
-    NexusError,
-    TooManyRequests,
-    Unauthorized,
-    nexus_response,
-)
+from nexus_crm.errors import Forbidden, NexusError, TooManyRequests, Unauthorized
+from nexus_crm.kit.http import nexus_response
 from nexus_crm.mcp.client import ApiConfig, ApiError, NexusApi, response_detail
 
 MCP_PATH = "/mcp"

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from nexus_crm.mcp.render import Json, num, pct, table
 
-SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
-PAST = {
-    "acknowledge": "acknowledged",
-    "resolve": "resolved",
-    "dismiss": "dismissed",
-    "snooze": "snoozed",
-}
-SOURCES = {"upgrade_alerts": "upgrade alerts", "upsell_sequences": "upsell sequences"}
+SEVERITY_ORDER = MappingProxyType({"critical": 0, "warning": 1, "info": 2})
+PAST = MappingProxyType(
+    {
+        "acknowledge": "acknowledged",
+        "resolve": "resolved",
+        "dismiss": "dismissed",
+        "snooze": "snoozed",
+    }
+)
+SOURCES = MappingProxyType(
+    {"upgrade_alerts": "upgrade alerts", "upsell_sequences": "upsell sequences"}
+)
 
 
 def _alert_line(a: Json) -> str:

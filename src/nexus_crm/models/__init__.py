@@ -22,7 +22,7 @@ from nexus_crm.models.usage_daily import (
 from nexus_crm.models.usage_event import AgentUsageEvent
 from nexus_crm.models.usage_hourly import agent_usage_hourly
 
-__all__ = [
+__all__ = (
     "ALERT_STATUSES",
     "OPEN_ALERT_STATUSES",
     "RESPONSE_TIME_BOUNDS_MS",
@@ -47,4 +47,4 @@ __all__ = [
     "UsageTierLimit",
     "agent_usage_daily",
     "agent_usage_hourly",
-]
+)

@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,12 +20,14 @@ from nexus_crm.db import transaction
 from nexus_crm.privacy import service
 
 PAGE_SIZE = 5000
-NOTES = {
-    "hourly_usage": "agent_usage_hourly holds per-agent totals of all customers; "
-    "nothing in it is about one customer",
-    "email_content": "upsell messages are rendered from templates when sent; their text "
-    "is not stored",
-}
+NOTES = MappingProxyType(
+    {
+        "hourly_usage": "agent_usage_hourly holds per-agent totals of all customers; "
+        "nothing in it is about one customer",
+        "email_content": "upsell messages are rendered from templates when sent; their text "
+        "is not stored",
+    }
+)
 
 
 def _default(value: Any) -> Any:
@@ -50,7 +53,7 @@ async def stream_export(
     """The export as JSON bytes: one object whose last member, ``events``, is streamed."""
     async with transaction(sessions) as session:
         head = await service.export_head(session, user_id=user_id)
-    doc = {"user_id": user_id, "exported_at": exported_at, "notes": NOTES, **head}
+    doc = {"user_id": user_id, "exported_at": exported_at, "notes": dict(NOTES), **head}
     yield (dumps(doc)[:-1] + ', "events": [').encode()
     after: tuple[datetime, Any] | None = None
     first = True

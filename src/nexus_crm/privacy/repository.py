@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -46,12 +47,14 @@ Mapping = dict[str, Any]
 # in the server's shared lock table; a shared bucket only makes one wait for the other.
 LOCK_CLASS = 0x4E58_5052  # "NXPR"
 LOCK_BUCKETS = 32
-LOCK_SQL = {
-    True: text("SELECT pg_advisory_xact_lock(:cls, b) FROM unnest(CAST(:buckets AS int[])) b"),
-    False: text(
-        "SELECT pg_advisory_xact_lock_shared(:cls, b) FROM unnest(CAST(:buckets AS int[])) b"
-    ),
-}
+LOCK_SQL = MappingProxyType(
+    {
+        True: text("SELECT pg_advisory_xact_lock(:cls, b) FROM unnest(CAST(:buckets AS int[])) b"),
+        False: text(
+            "SELECT pg_advisory_xact_lock_shared(:cls, b) FROM unnest(CAST(:buckets AS int[])) b"
+        ),
+    }
+)
 
 
 def _table(model: type[Any]) -> Table:

@@ -47,6 +47,7 @@ from nexus_crm.security.users import (
     set_password,
     set_role,
 )
+from nexus_crm.security.webhooks import SignedWebhook, VerifiedWebhook
 
 __all__ = (
     "API_BODY_BYTES",
@@ -63,7 +64,9 @@ __all__ = (
     "RateLimiter",
     "Scope",
     "SecurityHeadersMiddleware",
+    "SignedWebhook",
     "TokenPair",
+    "VerifiedWebhook",
     "authenticate_access",
     "authenticate_bearer",
     "authenticate_session",

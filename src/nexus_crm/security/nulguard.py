@@ -11,7 +11,8 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from nexus_crm.errors import InvalidInput, nexus_response
+from nexus_crm.errors import InvalidInput
+from nexus_crm.kit.http import nexus_response
 
 
 def nul_field(scope: Scope) -> str | None:

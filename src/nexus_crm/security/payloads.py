@@ -1,7 +1,8 @@
 """Payload limits on every request body the API accepts: size (413) and JSON depth (422).
 
-The webhook checks its own body (after the signature, so that an unsigned request learns
-nothing); every other body passes :class:`BodyLimitMiddleware` before any route sees it.
+The webhook checks its own body (``security/webhooks.py``: its depth after the signature, so
+that an unsigned request learns nothing); every other body passes :class:`BodyLimitMiddleware`
+before any route sees it. Both read the body with :func:`read_capped`.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from nexus_crm.errors import InvalidInput, NexusError, PayloadTooLarge, nexus_response
+from nexus_crm.errors import ClientDisconnected, InvalidInput, NexusError, PayloadTooLarge
 from nexus_crm.kit import strictjson
+from nexus_crm.kit.http import nexus_response
 from nexus_crm.kit.jsondepth import nests_deeper_than
 
 # API bodies (alert notes, tier limits, sequences, logins) are small: a megabyte is plenty,
@@ -52,8 +55,16 @@ def is_json(headers: Headers) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-async def read_capped(receive: Receive, limit: int) -> tuple[bytes, list[Message]]:
-    """The whole body, refusing (413) more than ``limit`` bytes; and the messages read."""
+async def read_capped(
+    headers: Headers, receive: Receive, limit: int
+) -> tuple[bytes, list[Message]]:
+    """The whole body, refusing (413) more than ``limit`` bytes; and the other messages read.
+
+    A declared length over the limit is refused before anything is buffered.
+    """
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -67,6 +78,14 @@ async def read_capped(receive: Receive, limit: int) -> tuple[bytes, list[Message
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks), []
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """A request's whole body, refusing (413) more than ``limit`` bytes."""
+    body, pending = await read_capped(request.headers, request.receive, limit)
+    if pending:  # http.disconnect: gone mid-body, an expected failure with nothing to store
+        raise ClientDisconnected("client disconnected before the body was complete", field="body")
+    return body
 
 
 def _replay(body: bytes, pending: list[Message], receive: Receive) -> Receive:
@@ -102,10 +121,7 @@ class BodyLimitMiddleware:
         await self.app(scope, _replay(body, pending, receive), send)
 
     async def _body(self, headers: Headers, receive: Receive) -> tuple[bytes, list[Message]]:
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            raise too_large(self.max_bytes)
-        body, pending = await read_capped(receive, self.max_bytes)
+        body, pending = await read_capped(headers, receive, self.max_bytes)
         if body and is_json(headers):
             check_json_depth(body, self.max_depth)
             check_json_values(body)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,11 +22,13 @@ from nexus_crm.security import users
 from nexus_crm.security.scopes import Scope, grants
 from nexus_crm.security.sessions import read_session
 
-ROLE_SCOPES: dict[str, frozenset[Scope]] = {
-    "admin": frozenset({Scope.READ, Scope.WRITE, Scope.ADMIN}),  # admin implies ingest too
-    "sales": frozenset({Scope.READ, Scope.WRITE}),
-    "analyst": frozenset({Scope.READ}),
-}
+ROLE_SCOPES: Mapping[str, frozenset[Scope]] = MappingProxyType(
+    {
+        "admin": frozenset({Scope.READ, Scope.WRITE, Scope.ADMIN}),  # admin implies ingest too
+        "sales": frozenset({Scope.READ, Scope.WRITE}),
+        "analyst": frozenset({Scope.READ}),
+    }
+)
 SESSION_SCOPES = frozenset({Scope.READ, Scope.WRITE})  # the most any cookie can grant
 _AGAIN = "log in again, or send 'Authorization: Bearer <key>'"
 

@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Collection, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from limits import RateLimitItem, parse
@@ -22,7 +23,8 @@ from limits.errors import StorageError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from nexus_crm.errors import TooManyRequests, nexus_response
+from nexus_crm.errors import TooManyRequests
+from nexus_crm.kit.http import nexus_response
 from nexus_crm.security.principals import Principal
 from nexus_crm.settings import Settings
 
@@ -31,12 +33,14 @@ if TYPE_CHECKING:  # redis is the optional "redis" extra, imported only for that
 
 log = logging.getLogger("nexus_crm.ratelimit")
 Kind = Literal["key", "user", "ip", "webhook"]
-WHO: dict[Kind, str] = {
-    "key": "this API key",
-    "user": "this user",
-    "ip": "this client address",
-    "webhook": "this webhook signing secret",
-}
+WHO: Mapping[Kind, str] = MappingProxyType(
+    {
+        "key": "this API key",
+        "user": "this user",
+        "ip": "this client address",
+        "webhook": "this webhook signing secret",
+    }
+)
 # Probes and the scraper ask often from one address; they are not limited per address.
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 REDIS_TIMEOUT_S = 1.0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 
 
 class Scope(StrEnum):
@@ -14,12 +16,14 @@ class Scope(StrEnum):
     ADMIN = "admin"  # tier limits, keys, audit; implies everything
 
 
-_IMPLIED: dict[Scope, frozenset[Scope]] = {
-    Scope.INGEST: frozenset({Scope.INGEST}),
-    Scope.READ: frozenset({Scope.READ}),
-    Scope.WRITE: frozenset({Scope.WRITE, Scope.READ}),
-    Scope.ADMIN: frozenset(Scope),
-}
+_IMPLIED: Mapping[Scope, frozenset[Scope]] = MappingProxyType(
+    {
+        Scope.INGEST: frozenset({Scope.INGEST}),
+        Scope.READ: frozenset({Scope.READ}),
+        Scope.WRITE: frozenset({Scope.WRITE, Scope.READ}),
+        Scope.ADMIN: frozenset(Scope),
+    }
+)
 
 
 def grants(held: list[str] | set[str], needed: Scope) -> bool:

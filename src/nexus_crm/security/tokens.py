@@ -34,7 +34,7 @@ ALGORITHM = "HS256"
 ISSUER = "nexus-crm"
 AUDIENCE = "nexus-crm-api"
 TokenType = Literal["access", "refresh"]
-_REQUIRED = ["exp", "iat", "iss", "aud", "sub", "jti", "typ", "epoch"]
+_REQUIRED = ("exp", "iat", "iss", "aud", "sub", "jti", "typ", "epoch")
 _LOGIN = "POST /agent-usage/auth/token"
 _REVOKED = (
     f"this token was revoked (password change, logout or disabled user): get a new one at {_LOGIN}"
@@ -100,7 +100,7 @@ def decode_token(settings: Settings, token: str, typ: TokenType) -> dict[str, An
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
             issuer=ISSUER,
-            options={"require": _REQUIRED},
+            options={"require": list(_REQUIRED)},
         )
     except jwt.ExpiredSignatureError:
         again = "POST /agent-usage/auth/refresh" if typ == "access" else _LOGIN

@@ -8,9 +8,11 @@ days are ordinary for everyone (detectors need a baseline), and every persona ev
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
+from types import MappingProxyType
 from typing import Any
 
 from nexus_crm.simulate.personas import (
@@ -83,7 +85,7 @@ class Plan:
         return self.timeline.at(day, rng.uniform(lo, hi)).replace(microsecond=0)
 
 
-def _pick(rng: random.Random, mix: dict[str, float]) -> str:
+def _pick(rng: random.Random, mix: Mapping[str, float]) -> str:
     return rng.choices(list(mix), weights=list(mix.values()))[0]
 
 
@@ -182,13 +184,15 @@ def upgrade_worthy(c: dict[str, Any], rng: random.Random, plan: Plan, variant: s
     )
 
 
-BUILDERS = {
-    "steady": steady,
-    "spiky": spiky,
-    "churn": churn,
-    "dormant": dormant,
-    "upgrade_worthy": upgrade_worthy,
-}
+BUILDERS = MappingProxyType(
+    {
+        "steady": steady,
+        "spiky": spiky,
+        "churn": churn,
+        "dormant": dormant,
+        "upgrade_worthy": upgrade_worthy,
+    }
+)
 
 
 def build_customer(

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.alerts import AlertPolicy, RuleContext, apply_findings, degradation_rule
 from nexus_crm.alerts.service import evaluate_alerts
+from nexus_crm.analytics import BaselineCache
 from nexus_crm.db import transaction
 from nexus_crm.ingest.service import ingest_payload, record_subscription
 from nexus_crm.settings import Settings
@@ -81,7 +82,12 @@ def steps(pop: Population, end: datetime, step: timedelta, daily_hour: int) -> I
 
 
 async def run_step(
-    session: AsyncSession, s: Step, settings: Settings, policy: AlertPolicy, n: int
+    session: AsyncSession,
+    s: Step,
+    settings: Settings,
+    policy: AlertPolicy,
+    n: int,
+    baselines: BaselineCache | None = None,
 ) -> None:
     """Ingest one step (updates first, as GENESIS sends them), then run the rules due."""
     for u in s.updates:
@@ -96,9 +102,10 @@ async def run_step(
             received_at=s.at,
         )
     if s.daily:
-        await evaluate_alerts(session, now=s.at, policy=policy)
+        await evaluate_alerts(session, now=s.at, policy=policy, baselines=baselines)
         return
-    findings = await degradation_rule(session, RuleContext(now=s.at, policy=policy))
+    ctx = RuleContext(now=s.at, policy=policy, baselines=baselines)
+    findings = await degradation_rule(session, ctx)
     await apply_findings(session, findings=findings, now=s.at)
 
 
@@ -115,10 +122,11 @@ async def replay(
 ) -> ReplayStats:
     """Feed the history to the database in simulated time; alerts land in ``usage_alerts``."""
     policy, stats = AlertPolicy.from_settings(settings), ReplayStats()
+    baselines = BaselineCache()  # a step's baselines are mostly those of the step before
     started = time.monotonic()
     for s in steps(pop, end, step, daily_hour):
         async with transaction(sessions) as session:
-            await run_step(session, s, settings, policy, stats.steps)
+            await run_step(session, s, settings, policy, stats.steps, baselines)
             for hook in hooks:
                 await hook(session, s)
         stats.steps += 1

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from nexus_crm.simulate.builders import Plan, build_customer, degradation_start, hours
@@ -20,18 +22,22 @@ MIN_DAYS = 14
 # Bumped whenever the same parameters would generate different events: it is part of the
 # run tag, so events of an older generator never pass for duplicates of newer ones.
 GENERATOR_VERSION = 1
-PERSONA_SHARES: dict[Persona, float] = {
-    "steady": 0.45,
-    "upgrade_worthy": 0.10,
-    "churn": 0.15,
-    "dormant": 0.15,
-    "spiky": 0.15,
-}
+PERSONA_SHARES: Mapping[Persona, float] = MappingProxyType(
+    {
+        "steady": 0.45,
+        "upgrade_worthy": 0.10,
+        "churn": 0.15,
+        "dormant": 0.15,
+        "spiky": 0.15,
+    }
+)
 # Share of each persona's second variant: upgrades declined, dormant that never started.
-VARIANTS: dict[Persona, tuple[str, str, float]] = {
-    "upgrade_worthy": ("accepts", "declines", 0.5),
-    "dormant": ("stopped", "never_started", 0.4),
-}
+VARIANTS: Mapping[Persona, tuple[str, str, float]] = MappingProxyType(
+    {
+        "upgrade_worthy": ("accepts", "declines", 0.5),
+        "dormant": ("stopped", "never_started", 0.4),
+    }
+)
 DEGRADATION_FACTOR = 3.0
 # Upgrade-worthy customers start on essential, or (this share) on pro: a pro customer at its
 # limit makes 170-230 interactions a day, which dominates the volume of a backfill.

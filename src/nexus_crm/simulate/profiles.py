@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import accumulate
+from types import MappingProxyType
 from typing import Final
 
 from nexus_crm.tiers import DEFAULT_TIERS
 
 # Agent -> (popularity weight, median response time in ms when healthy).
-AGENTS: Final[dict[str, tuple[float, int]]] = {
-    "NEXUS": (30, 1200),
-    "BLAZE": (20, 900),
-    "SAGE": (18, 1600),
-    "WAVE": (10, 1000),
-    "SPARK": (8, 700),
-    "NOVA": (6, 1400),
-    "LUNA": (4, 1100),
-    "STELLA": (4, 1300),
-}
+AGENTS: Final[Mapping[str, tuple[float, int]]] = MappingProxyType(
+    {
+        "NEXUS": (30, 1200),
+        "BLAZE": (20, 900),
+        "SAGE": (18, 1600),
+        "WAVE": (10, 1000),
+        "SPARK": (8, 700),
+        "NOVA": (6, 1400),
+        "LUNA": (4, 1100),
+        "STELLA": (4, 1300),
+    }
+)
 RESPONSE_SIGMA: Final = 0.35  # lognormal spread of response times around the median
 MAX_RESPONSE_MS: Final = 120_000
 TOKEN_SIGMA: Final = 0.45  # lognormal spread of tokens around the customer's mean
@@ -56,19 +60,25 @@ WEEKDAY: Final = tuple(w * 7 / sum(_WEEKLY_RAW) for w in _WEEKLY_RAW)
 
 DAYS_PER_MONTH: Final = 30  # "monthly-equivalent" volume = daily volume × 30
 TIER_ORDER: Final = tuple(t["tier"] for t in sorted(DEFAULT_TIERS, key=lambda t: t["rank"]))
-LIMITS: Final = {t["tier"]: (t["monthly_interactions"], t["monthly_tokens"]) for t in DEFAULT_TIERS}
+LIMITS: Final = MappingProxyType(
+    {t["tier"]: (t["monthly_interactions"], t["monthly_tokens"]) for t in DEFAULT_TIERS}
+)
 
 # Share of each tier among customers, and per tier the range of absolute daily volume a
 # non-growing customer has: people use GENESIS a few to a few dozen times a day whatever
 # they pay, so big tiers use a small share of their limits. At least 3 a day: an active user.
-TIER_MIX: Final = {"essential": 0.40, "pro": 0.30, "elite": 0.16, "prime": 0.09, "longevity": 0.05}
-DAILY_RANGE: Final = {
-    "essential": (3.0, 10.0),
-    "pro": (3.0, 12.0),
-    "elite": (4.0, 14.0),
-    "prime": (5.0, 16.0),
-    "longevity": (6.0, 20.0),
-}
+TIER_MIX: Final = MappingProxyType(
+    {"essential": 0.40, "pro": 0.30, "elite": 0.16, "prime": 0.09, "longevity": 0.05}
+)
+DAILY_RANGE: Final = MappingProxyType(
+    {
+        "essential": (3.0, 10.0),
+        "pro": (3.0, 12.0),
+        "elite": (4.0, 14.0),
+        "prime": (5.0, 16.0),
+        "longevity": (6.0, 20.0),
+    }
+)
 
 
 def next_tier(tier: str) -> str | None:

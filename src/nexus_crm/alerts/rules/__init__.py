@@ -23,7 +23,7 @@ from nexus_crm.alerts.rules.registry import SCHEDULED_RULES
 from nexus_crm.alerts.rules.upgrade import upgrade_rule
 from nexus_crm.alerts.rules.usage import limit_rule
 
-__all__ = [
+__all__ = (
     "SCHEDULED_RULES",
     "AlertDraft",
     "AlertPolicy",
@@ -36,4 +36,4 @@ __all__ = [
     "degradation_rule",
     "limit_rule",
     "upgrade_rule",
-]
+)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nexus_crm.analytics import AnomalyConfig, DegradationPolicy, UpgradePolicy
+from nexus_crm.analytics import AnomalyConfig, BaselineCache, DegradationPolicy, UpgradePolicy
 from nexus_crm.settings import Settings
 
 
@@ -50,11 +50,15 @@ class AlertPolicy:
 
 @dataclass(frozen=True)
 class RuleContext:
-    """What a rule evaluates: the clock, the policy, and whose alerts (None: everyone's)."""
+    """What a rule evaluates: the clock, the policy, and whose alerts (None: everyone's).
+
+    ``baselines`` keeps degradation baselines across evaluations (None: computed afresh).
+    """
 
     now: datetime
     policy: AlertPolicy
     user_ids: Sequence[str] | None = None
+    baselines: BaselineCache | None = None
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,7 @@ async def degradation_rule(session: AsyncSession, ctx: RuleContext) -> Findings:
         if a.agent_id not in by_agent or a.status != "dismissed":
             by_agent[a.agent_id] = a
     findings = Findings()
-    for h in await agent_health(session, now=ctx.now, policy=policy):
+    for h in await agent_health(session, now=ctx.now, policy=policy, cache=ctx.baselines):
         alert = by_agent.get(h.agent_id)
         if alert is not None and alert.status != "dismissed":
             h = AgentHealth(h.agent_id, h.current, h.last_hour, h.last_day, frozen_baseline(alert))

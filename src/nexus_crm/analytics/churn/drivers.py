@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 from nexus_crm.analytics.churn.features import FEATURES
 
@@ -31,25 +32,29 @@ def _seconds(name: str) -> Callable[[float], str]:
     return text
 
 
-TEXTS: dict[str, Callable[[float], str]] = {
-    "usage_change_pct": _change,
-    "recent_week_ratio": lambda v: f"last 7 days at {v * 100:.0f} % of the previous weeks' pace",
-    "active_day_volume_ratio": lambda v: (
-        f"use per active day at {v * 100:.0f} % of the previous weeks' in the last 7 days"
-    ),
-    "usage_slope_t": lambda v: (
-        f"{'downward' if v < 0 else 'upward'} usage trend over 4 weeks (t = {v:+.1f})"
-    ),
-    "days_since_last_use": _idle,
-    "active_day_ratio": lambda v: f"active on {v * 100:.0f} % of the last 4 weeks' days",
-    "limit_pct_period": lambda v: f"{v:.0f} % of the plan's limit used this period so far",
-    "limit_pct_last_period": lambda v: f"{v:.0f} % of the plan's limit used last period",
-    "rt_mean_ms": _seconds("mean"),
-    "agent_breadth": lambda v: f"uses {v:.0f} agent{'s' if v != 1 else ''}",
-    "tier_rank": lambda v: f"tier rank {v:.0f} of 5",
-    "tenure_days": lambda v: f"customer for {v:.0f} days",
-    "tier_changes_60d": lambda v: f"{v:.0f} tier change{'s' if v != 1 else ''} in 60 days",
-}
+TEXTS: Mapping[str, Callable[[float], str]] = MappingProxyType(
+    {
+        "usage_change_pct": _change,
+        "recent_week_ratio": lambda v: (
+            f"last 7 days at {v * 100:.0f} % of the previous weeks' pace"
+        ),
+        "active_day_volume_ratio": lambda v: (
+            f"use per active day at {v * 100:.0f} % of the previous weeks' in the last 7 days"
+        ),
+        "usage_slope_t": lambda v: (
+            f"{'downward' if v < 0 else 'upward'} usage trend over 4 weeks (t = {v:+.1f})"
+        ),
+        "days_since_last_use": _idle,
+        "active_day_ratio": lambda v: f"active on {v * 100:.0f} % of the last 4 weeks' days",
+        "limit_pct_period": lambda v: f"{v:.0f} % of the plan's limit used this period so far",
+        "limit_pct_last_period": lambda v: f"{v:.0f} % of the plan's limit used last period",
+        "rt_mean_ms": _seconds("mean"),
+        "agent_breadth": lambda v: f"uses {v:.0f} agent{'s' if v != 1 else ''}",
+        "tier_rank": lambda v: f"tier rank {v:.0f} of 5",
+        "tenure_days": lambda v: f"customer for {v:.0f} days",
+        "tier_changes_60d": lambda v: f"{v:.0f} tier change{'s' if v != 1 else ''} in 60 days",
+    }
+)
 assert set(TEXTS) == set(FEATURES)
 
 

@@ -8,8 +8,9 @@ Everything is deterministic (fixed ``random_state``, no sampling).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import numpy as np
@@ -18,17 +19,19 @@ from numpy.typing import NDArray
 from nexus_crm.analytics.churn.features import FEATURES, Matrix
 
 BOOSTING_MARGIN = 0.02  # AUC points boosting must gain over logistic regression to be chosen
-COLUMN = {name: i for i, name in enumerate(FEATURES)}
+COLUMN = MappingProxyType({name: i for i, name in enumerate(FEATURES)})
 # Rule score: logit = INTERCEPT + Σ weight × term, each term in 0..1 (see docs/analytics.md).
 RULE_INTERCEPT = -4.0
-RULE_WEIGHTS: dict[str, float] = {
-    "usage_change_pct": 3.0,  # share of use lost, last 2 weeks vs the 2 before
-    "recent_week_ratio": 1.0,  # shortfall of the last week against the 3 before
-    "active_day_volume_ratio": 2.0,  # thinner days: use per active day down in the last week
-    "usage_slope_t": 1.5,  # a significant downward slope (t ≤ −5 counts fully)
-    "active_day_ratio": 1.0,  # share of the last 4 weeks' days without use
-    "days_since_last_use": -4.0,  # an outright stop (idle 10+ days) is dormancy, not decline
-}
+RULE_WEIGHTS: Mapping[str, float] = MappingProxyType(
+    {
+        "usage_change_pct": 3.0,  # share of use lost, last 2 weeks vs the 2 before
+        "recent_week_ratio": 1.0,  # shortfall of the last week against the 3 before
+        "active_day_volume_ratio": 2.0,  # thinner days: use per active day down in the last week
+        "usage_slope_t": 1.5,  # a significant downward slope (t ≤ −5 counts fully)
+        "active_day_ratio": 1.0,  # share of the last 4 weeks' days without use
+        "days_since_last_use": -4.0,  # an outright stop (idle 10+ days) is dormancy, not decline
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -175,10 +178,12 @@ def fit_boosting(x: Matrix, y: NDArray[np.int64]) -> BoostingScorer:
     return BoostingScorer(model.fit(x, y), medians)
 
 
-FITTERS: dict[str, Callable[[Matrix, NDArray[np.int64]], Scorer]] = {
-    "logistic": fit_logistic,
-    "boosting": fit_boosting,
-}
+FITTERS: Mapping[str, Callable[[Matrix, NDArray[np.int64]], Scorer]] = MappingProxyType(
+    {
+        "logistic": fit_logistic,
+        "boosting": fit_boosting,
+    }
+)
 
 
 def auc(y: NDArray[np.int64], p: NDArray[np.float64]) -> float | None:

@@ -51,14 +51,14 @@ RT_BUCKETS = [
         60000,
     )
 ] + ["rt_gt_60000"]
-TIERS = [
+TIERS = (
     # tier, display name, rank, monthly tokens, monthly interactions, price (cents)
     ("essential", "Essential", 1, 200_000, 1_000, 2_900),
     ("pro", "Pro", 2, 1_000_000, 5_000, 9_900),
     ("elite", "Elite", 3, 4_000_000, 20_000, 29_900),
     ("prime", "PRIME", 4, 15_000_000, 75_000, 79_900),
     ("longevity", "LONGEVITY", 5, 50_000_000, 250_000, 199_900),
-]
+)
 OPEN = sa.text("status IN ('active', 'acknowledged')")
 
 
