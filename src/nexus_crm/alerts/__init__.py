@@ -1,4 +1,4 @@
-"""Alerts: usage-limit alerts (later churn, upgrade, anomaly, degradation) and their lifecycle."""
+"""Alerts: the rules (usage limits, churn, upgrade, anomaly, degradation), lifecycle, scheduler."""
 
 from __future__ import annotations
 

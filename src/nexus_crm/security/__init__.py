@@ -1,4 +1,4 @@
-"""Security: webhook signatures (Standard Webhooks) and API keys with scopes."""
+"""Security: webhook signatures, API keys and scopes, users, sessions, tokens, rate limits."""
 
 from __future__ import annotations
 
