@@ -30,11 +30,12 @@ from nexus_crm.analytics.churn import service as churn_service
 from nexus_crm.app import create_app
 from nexus_crm.audit import ddl
 from nexus_crm.cli.db import migrate
-from nexus_crm.db import create_engine, create_sessionmaker, transaction
+from nexus_crm.db import create_engine, transaction
 from nexus_crm.models import Base
 from nexus_crm.security.service import create_api_key
 from nexus_crm.settings import Settings
 from nexus_crm.tiers.defaults import DEFAULT_TIERS
+from nexus_crm.wiring import open_sessions
 from tests.support import OLD_SECRET, TEST_SECRET
 
 # NiceGUI keeps process-global state (ui.run_with once per process): apps built here, and
@@ -161,9 +162,9 @@ def settings(db_url: str) -> Settings:
 
 @pytest.fixture
 async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """A session factory on the database under test."""
+    """A session factory on the database under test, wired as the app wires its own."""
     engine = create_engine(settings)
-    yield create_sessionmaker(engine)
+    yield open_sessions(engine, settings)
     await engine.dispose()
 
 

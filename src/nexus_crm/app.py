@@ -16,8 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm import __version__
 from nexus_crm.alerts import AlertPolicy, run_scheduler
-from nexus_crm.alerts.service import AlertPublisher
-from nexus_crm.api import DOCUMENTED_BODIES, ROUTERS, WEBHOOK_PATHS, NexusAPI, publish_stored
+from nexus_crm.api import DOCUMENTED_BODIES, ROUTERS, WEBHOOK_PATHS, NexusAPI
 from nexus_crm.api.errors import install_error_handlers
 from nexus_crm.audit import SourceIpMiddleware, record_settings_change
 from nexus_crm.closer import auto_upsell_hook, run_worker
@@ -38,12 +37,13 @@ from nexus_crm.security import (
     install_log_redaction,
 )
 from nexus_crm.settings import Settings
+from nexus_crm.wiring import domain_routes
 
 log = logging.getLogger("nexus_crm.app")
 
 
 def _start_scheduler(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], publisher: AlertPublisher
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> asyncio.Task[None] | None:
     """The alert scheduler task (None when ALERT_EVALUATION_INTERVAL_SECONDS is 0)."""
     interval = settings.alert_evaluation_interval_seconds
@@ -51,7 +51,7 @@ def _start_scheduler(
         return None
     policy = AlertPolicy.from_settings(settings)
     after = auto_upsell_hook(settings, sessions)
-    return asyncio.create_task(run_scheduler(sessions, policy, publisher, interval, after=after))
+    return asyncio.create_task(run_scheduler(sessions, policy, interval, after=after))
 
 
 def _start_upsell_worker(
@@ -117,10 +117,10 @@ async def _background(
 ) -> AsyncIterator[None]:
     """The event writer and the periodic tasks, started for the app's life."""
     app.state.tier_names = TierNames(sessions)
-    app.state.event_writer = writer = EventWriter(sessions, settings, publish_stored(app))
+    app.state.event_writer = writer = EventWriter(sessions, settings)
     writer.start()
     tasks = [
-        _start_scheduler(settings, sessions, app.state.alert_publisher),
+        _start_scheduler(settings, sessions),
         _start_upsell_worker(settings, sessions),
         _start_retention(settings, sessions),
     ]
@@ -136,9 +136,10 @@ async def _lifespan(app: FastAPI, *, settings: Settings) -> AsyncIterator[None]:
     """Open the database engine, realtime and background work; close them on shutdown."""
     engine = create_engine(settings)
     app.state.engine = engine
-    app.state.sessions = sessions = create_sessionmaker(engine)
+    routes = domain_routes(settings)  # the live stream's listeners join them below
+    app.state.sessions = sessions = create_sessionmaker(engine, routes=routes)
     await _audit_settings(settings, sessions)
-    realtime = open_realtime(settings, sessions, app.state.alert_publisher)
+    realtime = open_realtime(settings, sessions, routes)
     try:
         async with realtime as live:
             app.state.bus, app.state.kpi_ticker = live.bus, live.ticker
@@ -196,7 +197,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     limiter = RateLimiter.from_settings(settings, on_reject=metrics.count_rate_limited)
     app.state.rate_limiter = limiter
-    app.state.alert_publisher = AlertPublisher()
     install_error_handlers(app)
     _add_middleware(app, settings, metrics)
     _add_routes(app, settings)

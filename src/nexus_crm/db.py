@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from nexus_crm.kit.events import ROUTES_KEY, EventRoutes, take_pending
 from nexus_crm.settings import Settings
 
 T = TypeVar("T")
@@ -71,9 +72,16 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(settings.database_url, **kwargs)
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded objects usable after commit."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+def create_sessionmaker(
+    engine: AsyncEngine, *, routes: EventRoutes | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit, carrying the domain's event routes.
+
+    Without ``routes`` a session can read and write but not dispatch a domain event (it
+    would be lost): writers use the routes the composition root wires (``nexus_crm.wiring``).
+    """
+    info = {} if routes is None else {ROUTES_KEY: routes}
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 # Deadlock and serialization failure (PostgreSQL): the whole transaction may be re-run.
@@ -153,9 +161,18 @@ async def run_transaction(
 async def transaction(
     sessions: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
-    """A session whose work commits on success and rolls back on any error."""
-    async with sessions() as session, session.begin():
-        yield session
+    """A session whose work commits on success and rolls back on any error.
+
+    The unit of work: once the commit succeeded, the domain events dispatched in it are
+    announced to their listeners (``kit.events``); a rolled-back one announces nothing.
+    """
+    async with sessions() as session:
+        async with session.begin():
+            yield session
+        committed = take_pending(session)
+        routes = session.info.get(ROUTES_KEY)
+    if committed and isinstance(routes, EventRoutes):
+        await routes.announce(committed)
 
 
 def alembic_config(database_url: str | None = None) -> Any:

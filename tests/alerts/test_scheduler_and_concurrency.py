@@ -19,19 +19,18 @@ from nexus_crm.alerts import flows
 from nexus_crm.alerts.flows import raise_alerts
 from nexus_crm.alerts.repository import insert_alerts
 from nexus_crm.alerts.rules import AlertDraft, AlertPolicy
-from nexus_crm.alerts.service import AlertPublisher, resolve_alert
+from nexus_crm.alerts.service import resolve_alert
 from nexus_crm.alerts.worker import evaluate_once
 from nexus_crm.app import create_app
 from nexus_crm.db import run_transaction, transaction
 from nexus_crm.errors import Conflict
 from nexus_crm.ingest.schemas import UsageEventIn
-from nexus_crm.ingest.service import event_rows, ingest_events
+from nexus_crm.ingest.service import event_rows, ingest_events, store_usage
 from nexus_crm.kit.time import billing_period
 from nexus_crm.models import UsageAlert, UsageAlertEvent
 from nexus_crm.settings import Settings
 from tests.alerts.helpers import use
 
-NEVER = AlertPolicy(approaching_pct=9_000, exceeded_pct=9_999)  # seeds usage without alerts
 TODAY = datetime.now(UTC).date()
 OLD_PERIOD = billing_period(billing_period(TODAY)[0] - timedelta(days=1))[0].isoformat()
 
@@ -136,11 +135,8 @@ async def test_concurrent_evaluators_and_ingests_keep_one_open_alert_per_key(
     sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     users = [f"race_{i:02d}" for i in range(30)]
-    async with transaction(sessions) as s:  # usage over 95 % for all, no alert yet
-        await ingest_events(
-            s, rows=usage_rows(users, "seed", 960_000), received_at=datetime.now(UTC), policy=NEVER
-        )
-    publisher = AlertPublisher()
+    async with transaction(sessions) as s:  # usage over 95 % for all, not announced: no alert yet
+        await store_usage(s, rows=usage_rows(users, "seed", 960_000), received_at=datetime.now(UTC))
     gate = Gate(6)
     monkeypatch.setattr(flows.repo, "insert_alerts", gate)
 
@@ -150,12 +146,11 @@ async def test_concurrent_evaluators_and_ingests_keep_one_open_alert_per_key(
                 s,
                 rows=usage_rows(users, tag, 1_000),
                 received_at=datetime.now(UTC),
-                policy=AlertPolicy(),
             )
 
         await run_transaction(sessions, work)
 
-    evaluators = [evaluate_once(sessions, AlertPolicy(), publisher) for _ in range(6)]
+    evaluators = [evaluate_once(sessions, AlertPolicy()) for _ in range(6)]
     results = await asyncio.gather(*evaluators, *(ingest(f"more{i}") for i in range(3)))
     if sessions.kw["bind"].dialect.name == "postgresql":
         assert gate.peak >= 6  # six transactions were inserting the same alerts at once
@@ -169,9 +164,7 @@ async def test_concurrent_evaluators_and_ingests_keep_one_open_alert_per_key(
 
     # Next period: every evaluator wants to resolve all 30 at once; each is resolved once.
     later = datetime.combine(billing_period(date.today())[1], datetime.min.time(), tzinfo=UTC)
-    await asyncio.gather(
-        *(evaluate_once(sessions, AlertPolicy(), publisher, later) for _ in range(6))
-    )
+    await asyncio.gather(*(evaluate_once(sessions, AlertPolicy(), later) for _ in range(6)))
     alerts, actions = await stored(sessions)
     assert open_keys(alerts) == {}
     assert {a.status for a in alerts} == {"resolved"}
@@ -205,7 +198,6 @@ async def test_two_concurrent_resolves_one_wins_the_other_conflicts(
             s,
             rows=usage_rows(["duel"], "duel", 990_000),
             received_at=datetime.now(UTC),
-            policy=AlertPolicy(),
         )
         [alert_id] = (await s.scalars(select(UsageAlert.id))).all()
 

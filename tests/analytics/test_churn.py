@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nexus_crm.alerts.rules import AlertPolicy
 from nexus_crm.analytics.churn import service as churn_service
 from nexus_crm.analytics.churn.config import ChurnConfig
 from nexus_crm.analytics.churn.features import FEATURES, Snapshot
@@ -220,7 +219,7 @@ async def test_the_cache_key_changes_with_past_usage_and_erasures_not_with_today
             }
         ]
         async with transaction(sessions) as s:
-            await ingest_events(s, rows=rows, received_at=now, policy=AlertPolicy())
+            await ingest_events(s, rows=rows, received_at=now)
 
     first = await key()
     await ingest(since + timedelta(minutes=1))  # today: scores as of today are unchanged

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nexus_crm.alerts.rules import AlertPolicy
 from nexus_crm.analytics import repository as repo
 from nexus_crm.analytics import windows
 from nexus_crm.db import transaction
@@ -43,7 +42,7 @@ def event(rng: random.Random, occurred: datetime, user: str | None = None) -> di
 
 async def store(sessions: async_sessionmaker[AsyncSession], rows: list[dict[str, Any]]) -> None:
     async with transaction(sessions) as s:
-        await ingest_events(s, rows=rows, received_at=utcnow(), policy=AlertPolicy(tz=TZ))
+        await ingest_events(s, rows=rows, received_at=utcnow())
 
 
 def plain(rows: Any) -> list[dict[str, Any]]:

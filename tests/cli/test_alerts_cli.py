@@ -11,10 +11,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nexus_crm.alerts.rules import AlertPolicy
 from nexus_crm.db import transaction
 from nexus_crm.ingest.schemas import UsageEventIn
-from nexus_crm.ingest.service import event_rows, ingest_events
+from nexus_crm.ingest.service import event_rows, store_usage
 from nexus_crm.kit.time import billing_period
 from nexus_crm.models import UsageAlert, UsageAlertEvent
 from tests.cli.test_cli import ok, run_cli
@@ -22,7 +21,8 @@ from tests.cli.test_cli import ok, run_cli
 pytestmark = pytest.mark.slow
 
 
-async def seed(sessions: async_sessionmaker[AsyncSession], policy: AlertPolicy) -> None:
+async def seed(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Usage over the limit, stored without announcing it: no alert yet."""
     now = datetime.now(UTC)
     ev = UsageEventIn(
         user_id="cli_user",
@@ -34,13 +34,13 @@ async def seed(sessions: async_sessionmaker[AsyncSession], policy: AlertPolicy) 
     )
     rows = event_rows([ev], webhook_id="cli", batch=False, received_at=now, tz=UTC)
     async with transaction(sessions) as s:
-        await ingest_events(s, rows=rows, received_at=now, policy=policy)
+        await store_usage(s, rows=rows, received_at=now)
 
 
 async def test_evaluate_list_and_act(
     db_url: str, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
-    await seed(sessions, AlertPolicy(approaching_pct=9_000, exceeded_pct=9_999))  # no alert yet
+    await seed(sessions)
     out = ok(run_cli("alerts", "evaluate", database_url=db_url, cwd=tmp_path))
     assert out.splitlines()[0] == "raised 1, resolved 0"
     assert "usage_limit_exceeded" in out

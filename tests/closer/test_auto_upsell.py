@@ -100,9 +100,7 @@ async def test_the_scheduler_starts_sequences_by_itself(
         await heavy_user(client, "auto_85")
         hook = auto_upsell_hook(tuned, app.state.sessions)
         assert hook is not None
-        changes = await evaluate_once(
-            app.state.sessions, AlertPolicy.from_settings(tuned), app.state.alert_publisher
-        )
+        changes = await evaluate_once(app.state.sessions, AlertPolicy.from_settings(tuned))
         started = await hook(changes)
         assert [(s.user_id, s.recommended_tier, s.automatic) for s in started] == [
             ("auto_85", "elite", True)

@@ -46,7 +46,7 @@ async def customer_at_85(
     limit = await list_alerts(client, headers, user_id=USER)
     assert [a["alert_type"] for a in limit] == ["usage_limit_approaching"]  # raised on ingest
     policy = AlertPolicy.from_settings(settings)
-    await evaluate_once(app.state.sessions, policy, app.state.alert_publisher)
+    await evaluate_once(app.state.sessions, policy)
     upgrade = await list_alerts(client, headers, user_id=USER, type="upgrade_opportunity")
     assert len(upgrade) == 1
     return upgrade[0]

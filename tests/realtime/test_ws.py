@@ -14,7 +14,7 @@ from tests.support import event, signed
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from nexus_crm.ingest import service as ingest_service
+from nexus_crm.alerts import service as alerts_service
 
 FIELDS = {"user_id", "agent_id", "tokens_used", "response_time_ms", "subscription_tier"}
 
@@ -98,7 +98,7 @@ async def test_nothing_published_when_the_batch_fails_or_rolls_back(
     async def fail(*_: Any, **__: Any) -> Any:
         raise RuntimeError("after the insert, before commit")
 
-    monkeypatch.setattr(ingest_service, "evaluate_limit_alerts", fail)
+    monkeypatch.setattr(alerts_service, "evaluate_limit_alerts", fail)
     body, headers = signed({"events": [event()]})
     resp = await live.http.post("/agent-usage/events", content=body, headers=headers)
     assert resp.status_code == 500

@@ -13,9 +13,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.alerts import repository as repo
+from nexus_crm.alerts.events import AlertsChanged
 from nexus_crm.alerts.rules import AlertDraft, Findings, Resolution
 from nexus_crm.alerts.schemas import AlertChanges, AlertOut, TransitionOut
 from nexus_crm.audit.service import record_many
+from nexus_crm.kit.events import dispatch
 from nexus_crm.kit.ids import uuid7
 from nexus_crm.models import OPEN_ALERT_STATUSES, UsageAlert
 
@@ -156,7 +158,13 @@ async def resolve_automatically(
 async def apply_findings(
     session: AsyncSession, *, findings: Findings, now: datetime
 ) -> AlertChanges:
-    """Resolve what cleared, then raise what is new (resolutions first: a fixed lock order)."""
+    """Resolve what cleared, then raise what is new (resolutions first: a fixed lock order).
+
+    What changed is announced (``AlertsChanged``: the live stream hears of it after commit).
+    """
     resolved = await resolve_automatically(session, resolutions=findings.resolutions, now=now)
     raised = await raise_alerts(session, drafts=findings.drafts, now=now)
-    return AlertChanges(raised=raised, resolved=resolved)
+    changes = AlertChanges(raised=raised, resolved=resolved)
+    if changes.all:
+        await dispatch(session, AlertsChanged(alerts=tuple(changes.all)))
+    return changes

@@ -100,7 +100,7 @@ class TransitionIn(BaseModel):
 
 @dataclass
 class AlertChanges:
-    """Alerts raised and resolved by one evaluation, for the caller and the publisher."""
+    """Alerts raised and resolved by one evaluation, for the caller."""
 
     raised: list[AlertOut] = field(default_factory=list)
     resolved: list[AlertOut] = field(default_factory=list)

@@ -1,7 +1,9 @@
 """Alert services: evaluate rules, list alerts, and the lifecycle actions.
 
 Every change of an alert is recorded in ``usage_alert_events`` with its actor (see
-``flows``). Services flush, never commit; callers publish the returned changes after commit.
+``flows``). Services flush, never commit; every change is announced as ``AlertsChanged``,
+which the unit of work hands to its listeners after commit. ``wire_alerts`` makes stored
+usage and recorded subscriptions re-evaluate usage-limit alerts in their own transaction.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.alerts import repository as repo
+from nexus_crm.alerts.events import AlertsChanged
 from nexus_crm.alerts.flows import apply_findings, move, views
 from nexus_crm.alerts.rules import (
     SCHEDULED_RULES,
@@ -23,12 +26,13 @@ from nexus_crm.alerts.rules import (
 )
 from nexus_crm.alerts.schemas import AlertChanges, AlertOut, StatusFilter
 from nexus_crm.analytics import BaselineCache
+from nexus_crm.customers.events import SubscriptionRecorded
 from nexus_crm.errors import Conflict, InvalidInput, NotFound
-from nexus_crm.kit.publish import Publisher
+from nexus_crm.ingest.events import UsageStored
+from nexus_crm.kit.events import EventRoutes, dispatch
 from nexus_crm.models import ALERT_STATUSES, OPEN_ALERT_STATUSES, UsageAlert
 
 MAX_SNOOZE = timedelta(days=30)
-AlertPublisher = Publisher[AlertOut]
 
 
 async def evaluate_limit_alerts(
@@ -98,7 +102,9 @@ async def _act(
         note=note,
         until=until,
     )
-    return (await views(session, [alert]))[0]
+    [changed] = await views(session, [alert])
+    await dispatch(session, AlertsChanged(alerts=(changed,)))
+    return changed
 
 
 async def acknowledge_alert(
@@ -230,6 +236,15 @@ async def list_alerts(
     return await views(session, alerts)
 
 
-def publish_changes(publisher: AlertPublisher, changes: AlertChanges) -> None:
-    """Hand committed changes to the in-process listeners (call after commit)."""
-    publisher.publish(changes.all)
+def wire_alerts(routes: EventRoutes, policy: AlertPolicy) -> None:
+    """Usage stored or a subscription recorded: re-evaluate those customers' limit alerts."""
+
+    async def on_usage(session: AsyncSession, event: UsageStored) -> None:
+        await evaluate_limit_alerts(session, user_ids=event.user_ids, now=event.at, policy=policy)
+
+    async def on_subscription(session: AsyncSession, event: SubscriptionRecorded) -> None:
+        user_ids = [event.user_id]
+        await evaluate_limit_alerts(session, user_ids=user_ids, now=event.at, policy=policy)
+
+    routes.handle(UsageStored, on_usage)
+    routes.handle(SubscriptionRecorded, on_subscription)

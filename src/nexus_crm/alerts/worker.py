@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.alerts.rules import AlertPolicy
 from nexus_crm.alerts.schemas import AlertChanges
-from nexus_crm.alerts.service import AlertPublisher, evaluate_alerts, publish_changes
+from nexus_crm.alerts.service import evaluate_alerts
 from nexus_crm.analytics import BaselineCache
 from nexus_crm.db import run_transaction
 from nexus_crm.kit.time import utcnow
@@ -22,25 +22,21 @@ log = logging.getLogger("nexus_crm.alerts.worker")
 async def evaluate_once(
     sessions: async_sessionmaker[AsyncSession],
     policy: AlertPolicy,
-    publisher: AlertPublisher,
     now: datetime | None = None,
     baselines: BaselineCache | None = None,
 ) -> AlertChanges:
-    """One evaluation in its own transaction (retried on deadlock); publish after commit."""
+    """One evaluation in its own transaction (retried on deadlock), announced after commit."""
     at = now or utcnow()
 
     async def work(session: AsyncSession) -> AlertChanges:
         return await evaluate_alerts(session, now=at, policy=policy, baselines=baselines)
 
-    changes = await run_transaction(sessions, work)
-    publish_changes(publisher, changes)
-    return changes
+    return await run_transaction(sessions, work)
 
 
 async def run_scheduler(
     sessions: async_sessionmaker[AsyncSession],
     policy: AlertPolicy,
-    publisher: AlertPublisher,
     interval_s: float,
     clock: Callable[[], datetime] = utcnow,
     after: Callable[[AlertChanges], Awaitable[object]] | None = None,
@@ -53,7 +49,7 @@ async def run_scheduler(
     while True:
         await asyncio.sleep(interval_s)
         try:
-            changes = await evaluate_once(sessions, policy, publisher, clock(), baselines)
+            changes = await evaluate_once(sessions, policy, clock(), baselines)
             if after is not None:
                 await after(changes)
         except Exception:

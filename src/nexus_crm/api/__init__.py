@@ -23,7 +23,7 @@ from nexus_crm.api import (
 )
 from nexus_crm.api.deps import API_PREFIX, login_throttle, throttle_keys
 from nexus_crm.api.openapi import NexusAPI
-from nexus_crm.api.webhooks import DOCUMENTED_BODIES, WEBHOOK_PATHS, publish_stored
+from nexus_crm.api.webhooks import DOCUMENTED_BODIES, WEBHOOK_PATHS
 
 #: Every router, in the order the OpenAPI document lists their routes.
 ROUTERS: tuple[APIRouter, ...] = tuple(
@@ -51,6 +51,5 @@ __all__ = (
     "WEBHOOK_PATHS",
     "NexusAPI",
     "login_throttle",
-    "publish_stored",
     "throttle_keys",
 )

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 
 from nexus_crm.alerts import service
 from nexus_crm.alerts.schemas import AlertList, AlertOut, AlertType, StatusFilter, TransitionIn
-from nexus_crm.api.deps import API_PREFIX, Alerts, ReadKey, Sessions, WriteKey
+from nexus_crm.api.deps import API_PREFIX, ReadKey, Sessions, WriteKey
 from nexus_crm.api.openapi import freeze, thaw
 from nexus_crm.db import transaction
 from nexus_crm.errors import InvalidInput
@@ -59,14 +59,13 @@ async def _act(
     action: Action,
     key: WriteKey,
     sessions: Sessions,
-    publisher: Alerts,
     alert_id: uuid.UUID,
     body: TransitionIn | None,
     **extra: Any,
 ) -> AlertOut:
     body = body or TransitionIn()
-    async with transaction(sessions) as session:
-        alert = await action(
+    async with transaction(sessions) as session:  # the change reaches the stream after commit
+        return await action(
             session,
             alert_id=alert_id,
             actor=key.actor,
@@ -74,8 +73,6 @@ async def _act(
             note=body.note,
             **extra,
         )
-    publisher.publish([alert])  # after commit
-    return alert
 
 
 def _no_until(body: TransitionIn | None) -> TransitionIn | None:
@@ -88,46 +85,42 @@ def _no_until(body: TransitionIn | None) -> TransitionIn | None:
 async def acknowledge(
     key: WriteKey,
     sessions: Sessions,
-    alerts: Alerts,
     alert_id: AlertId,
     body: TransitionIn | None = None,
 ) -> AlertOut:
     """Acknowledge an active alert (active → acknowledged), with an optional note."""
-    return await _act(service.acknowledge_alert, key, sessions, alerts, alert_id, _no_until(body))
+    return await _act(service.acknowledge_alert, key, sessions, alert_id, _no_until(body))
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut, responses=thaw(ERRORS))
 async def resolve(
     key: WriteKey,
     sessions: Sessions,
-    alerts: Alerts,
     alert_id: AlertId,
     body: TransitionIn | None = None,
 ) -> AlertOut:
     """Resolve an open alert; it is raised again if its condition still holds later."""
-    return await _act(service.resolve_alert, key, sessions, alerts, alert_id, _no_until(body))
+    return await _act(service.resolve_alert, key, sessions, alert_id, _no_until(body))
 
 
 @router.post("/alerts/{alert_id}/dismiss", response_model=AlertOut, responses=thaw(ERRORS))
 async def dismiss(
     key: WriteKey,
     sessions: Sessions,
-    alerts: Alerts,
     alert_id: AlertId,
     body: TransitionIn | None = None,
 ) -> AlertOut:
     """Dismiss an open alert; it is not raised again in the same period."""
-    return await _act(service.dismiss_alert, key, sessions, alerts, alert_id, _no_until(body))
+    return await _act(service.dismiss_alert, key, sessions, alert_id, _no_until(body))
 
 
 @router.post("/alerts/{alert_id}/snooze", response_model=AlertOut, responses=thaw(ERRORS))
 async def snooze(
     key: WriteKey,
     sessions: Sessions,
-    alerts: Alerts,
     alert_id: AlertId,
     body: TransitionIn | None = None,
 ) -> AlertOut:
     """Hide an open alert from the default list until body.until (at most 30 days ahead)."""
     until = body.until if body else None
-    return await _act(service.snooze_alert, key, sessions, alerts, alert_id, body, until=until)
+    return await _act(service.snooze_alert, key, sessions, alert_id, body, until=until)

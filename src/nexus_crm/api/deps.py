@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nexus_crm.alerts.service import AlertPublisher
 from nexus_crm.db import transaction
 from nexus_crm.errors import Forbidden, Unauthorized
 from nexus_crm.kit.time import utcnow
@@ -48,12 +47,6 @@ def get_metrics(request: Request) -> Metrics:
     return metrics
 
 
-def get_alert_publisher(request: Request) -> AlertPublisher:
-    """The app's in-process publisher of new and changed alerts."""
-    publisher: AlertPublisher = request.app.state.alert_publisher
-    return publisher
-
-
 def login_throttle(app: FastAPI) -> LoginThrottle:
     """The app's failed-login counter, shared by the dashboard form and the token route."""
     throttle: LoginThrottle | None = getattr(app.state, "login_throttle", None)
@@ -78,10 +71,6 @@ async def _settings(request: Request) -> Settings:
     return get_settings(request)
 
 
-async def _alert_publisher(request: Request) -> AlertPublisher:
-    return get_alert_publisher(request)
-
-
 async def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     return get_sessions(request)
 
@@ -91,7 +80,6 @@ async def _metrics(request: Request) -> Metrics:
 
 
 AppSettings = Annotated[Settings, Depends(_settings)]
-Alerts = Annotated[AlertPublisher, Depends(_alert_publisher)]
 Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
 AppMetrics = Annotated[Metrics, Depends(_metrics)]
 

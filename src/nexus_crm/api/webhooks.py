@@ -9,10 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from nexus_crm.alerts.service import publish_changes
 from nexus_crm.api.deps import (
     API_PREFIX,
-    Alerts,
     AppMetrics,
     AppSettings,
     Sessions,
@@ -22,18 +20,9 @@ from nexus_crm.api.openapi import freeze, thaw
 from nexus_crm.customers.schemas import SubscriptionIn, SubscriptionResult
 from nexus_crm.db import run_transaction
 from nexus_crm.errors import InvalidInput, NexusError
-from nexus_crm.ingest import (
-    AfterCommit,
-    EventWriter,
-    TierNames,
-    check_events_payload,
-    service,
-)
+from nexus_crm.ingest import EventWriter, TierNames, check_events_payload, service
 from nexus_crm.ingest.schemas import EventBatchIn, IngestResult, UsageEventIn
-from nexus_crm.ingest.service import IngestOutcome
 from nexus_crm.kit.time import utcnow
-from nexus_crm.realtime import Bus
-from nexus_crm.realtime.service import usage_message
 from nexus_crm.security import SignedWebhook, VerifiedWebhook
 from nexus_crm.settings import Settings
 
@@ -105,19 +94,6 @@ async def _ingest(request: Request, settings: Settings, webhook: VerifiedWebhook
     return (await writer.submit(rows, received_at)).result
 
 
-def publish_stored(app: Any) -> AfterCommit:
-    """What the event writer does after each commit: publish alerts and the usage message."""
-
-    async def publish(outcome: IngestOutcome) -> None:
-        publish_changes(app.state.alert_publisher, outcome.alerts)
-        usage = usage_message(outcome.inserted)  # duplicates were not inserted: not re-published
-        if usage is not None:
-            bus: Bus = app.state.bus
-            await bus.publish([usage])
-
-    return publish
-
-
 @router.post(
     "/events",
     response_model=IngestResult,
@@ -148,7 +124,7 @@ async def post_events(
     responses=thaw(WEBHOOK_RESPONSES),
 )
 async def post_subscription(
-    settings: AppSettings, sessions: Sessions, alerts: Alerts, webhook: SignedSubscription
+    settings: AppSettings, sessions: Sessions, webhook: SignedSubscription
 ) -> SubscriptionResult:
     """Record a customer's subscription tier and status as GENESIS reports it."""
     await webhook.charge()
@@ -158,6 +134,4 @@ async def post_subscription(
         settings=settings,
         received_at=utcnow(),
     )
-    result, changes = await run_transaction(sessions, work)
-    publish_changes(alerts, changes)
-    return result
+    return await run_transaction(sessions, work)

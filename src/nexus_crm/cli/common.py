@@ -10,9 +10,10 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nexus_crm.db import create_engine, create_sessionmaker, transaction
+from nexus_crm.db import create_engine, transaction
 from nexus_crm.errors import NexusError
 from nexus_crm.settings import Settings, SettingsError
+from nexus_crm.wiring import open_sessions
 
 T = TypeVar("T")
 
@@ -33,7 +34,7 @@ def run_in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[
     async def _main() -> T:
         engine = create_engine(settings)
         try:
-            async with transaction(create_sessionmaker(engine)) as session:
+            async with transaction(open_sessions(engine, settings)) as session:
                 return await work(session)
         finally:
             await engine.dispose()

@@ -32,7 +32,7 @@ from rich.progress import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexus_crm.cli.common import load_settings
-from nexus_crm.db import create_engine, create_sessionmaker
+from nexus_crm.db import create_engine
 from nexus_crm.ingest import (
     EVENT_BATCH,
     EVENT_CSV,
@@ -51,6 +51,7 @@ from nexus_crm.ingest import (
 )
 from nexus_crm.ops.service import check_database
 from nexus_crm.settings import Settings
+from nexus_crm.wiring import open_sessions
 
 app = typer.Typer(
     help="Import GENESIS history: JSONL or CSV files (gzip accepted), idempotently.",
@@ -159,7 +160,7 @@ async def _import(
     settings = load_settings()
     engine = create_engine(settings)
     try:
-        sessions = create_sessionmaker(engine)
+        sessions = open_sessions(engine, settings)
         problem = await check_database(sessions)
         if problem:
             typer.echo(f"error: {problem}", err=True)

@@ -10,11 +10,12 @@ from typing import Annotated, BinaryIO
 import typer
 
 from nexus_crm.cli.common import load_settings, run_in_session
-from nexus_crm.db import create_engine, create_sessionmaker, transaction
+from nexus_crm.db import create_engine, transaction
 from nexus_crm.errors import NexusError
 from nexus_crm.kit.time import utcnow
 from nexus_crm.privacy import service, stream_export
 from nexus_crm.settings import Settings
+from nexus_crm.wiring import open_sessions
 
 app = typer.Typer(
     help="GDPR/CCPA: export or erase a customer's data; delete old raw events.",
@@ -26,7 +27,7 @@ CLI_ACTOR = "system:cli"
 async def _export(settings: Settings, user_id: str, out: BinaryIO) -> None:
     engine = create_engine(settings)
     try:
-        sessions = create_sessionmaker(engine)
+        sessions = open_sessions(engine, settings)
         async with transaction(sessions) as session:
             await service.begin_export(session, user_id=user_id, actor=CLI_ACTOR)
         async for chunk in stream_export(sessions, user_id=user_id, exported_at=utcnow()):

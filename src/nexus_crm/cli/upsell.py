@@ -11,8 +11,9 @@ import typer
 from nexus_crm.cli.common import load_settings, run_in_session
 from nexus_crm.closer import deliver_due, service
 from nexus_crm.closer.schemas import SequenceOut, SequenceStatus
-from nexus_crm.db import create_engine, create_sessionmaker
+from nexus_crm.db import create_engine
 from nexus_crm.kit.time import utcnow
+from nexus_crm.wiring import open_sessions
 
 app = typer.Typer(help="NGX_Closer upsell sequences (docs/upsell.md).", no_args_is_help=True)
 CLI_ACTOR = "cli"
@@ -89,7 +90,7 @@ def deliver() -> None:
     async def _main() -> tuple[int, int]:
         engine = create_engine(settings)
         try:
-            done = await deliver_due(create_sessionmaker(engine), settings)
+            done = await deliver_due(open_sessions(engine, settings), settings)
         finally:
             await engine.dispose()
         return len(done.sent), done.retried + done.failed

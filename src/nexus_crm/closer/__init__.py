@@ -10,6 +10,7 @@ from nexus_crm.closer.mailbox import (
     install_mailbox,
     installed_mailbox,
 )
+from nexus_crm.closer.service import wire_closer
 from nexus_crm.closer.wiring import auto_upsell_hook
 from nexus_crm.closer.worker import deliver_due, run_worker
 
@@ -23,4 +24,5 @@ __all__ = (
     "install_mailbox",
     "installed_mailbox",
     "run_worker",
+    "wire_closer",
 )

@@ -1,7 +1,8 @@
 """Closer services: start, list, cancel and mark replied upsell sequences; convert; auto-upsell.
 
 Services flush, never commit; the caller owns the transaction. Messages go out from the
-worker (``worker.py``), after the claim is committed.
+worker (``worker.py``), after the claim is committed. ``wire_closer`` ends a sequence as
+converted or cancelled in the very transaction that changed its customer's subscription.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nexus_crm.closer import repository as repo
 from nexus_crm.closer.flows import end, log_transitions, new_steps, transition, views
 from nexus_crm.closer.schemas import SYSTEM, SequenceOut, SequenceStatus, StartResult
+from nexus_crm.customers.events import SubscriptionsChanged
 from nexus_crm.errors import Conflict, InvalidInput, NotFound
+from nexus_crm.kit.events import EventRoutes
 from nexus_crm.kit.ids import uuid7
 from nexus_crm.models import UpsellSequence, UsageTierLimit
 from nexus_crm.settings import Settings
@@ -217,3 +220,14 @@ async def follow_subscriptions(
             continue
         ended.append(seq)
     return await views(session, ended)
+
+
+def wire_closer(routes: EventRoutes, follow_up_days: int) -> None:
+    """A customer's subscription changed: its upsell sequence may have converted or ended."""
+
+    async def on_change(session: AsyncSession, event: SubscriptionsChanged) -> None:
+        await follow_subscriptions(
+            session, user_ids=event.user_ids, now=event.at, follow_up_days=follow_up_days
+        )
+
+    routes.handle(SubscriptionsChanged, on_change)

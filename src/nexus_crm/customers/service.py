@@ -13,9 +13,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nexus_crm.closer.service import follow_subscriptions
 from nexus_crm.customers import repository as repo
+from nexus_crm.customers.events import SubscriptionsChanged
 from nexus_crm.customers.schemas import SubscriptionIn, SubscriptionResult
+from nexus_crm.kit.events import dispatch
 from nexus_crm.kit.ids import uuid7
 from nexus_crm.models import Customer, SubscriptionChange
 
@@ -79,11 +80,11 @@ async def observe_tiers(
     observations: Mapping[str, Sequence[tuple[datetime, str]]],
     *,
     now: datetime,
-    follow_up_days: int = 30,
 ) -> None:
     """Apply the tiers seen on usage events: create customers, record newer tier changes.
 
-    An upsell sequence whose customer now has the recommended tier ends as converted.
+    Customers whose tier changed are announced (``SubscriptionsChanged``): an upsell
+    sequence whose customer now has the recommended tier ends as converted.
     """
     if not observations:
         return
@@ -99,8 +100,9 @@ async def observe_tiers(
                 )
                 c.tier, c.state_at = tier, at
     await repo.add_changes(session, changes)
-    upgraded = sorted({ch.user_id for ch in changes if ch.from_tier is not None})
-    await follow_subscriptions(session, user_ids=upgraded, now=now, follow_up_days=follow_up_days)
+    upgraded = tuple(sorted({ch.user_id for ch in changes if ch.from_tier is not None}))
+    if upgraded:
+        await dispatch(session, SubscriptionsChanged(user_ids=upgraded, at=now))
 
 
 async def _history_change(
@@ -126,11 +128,11 @@ async def apply_subscription(
     sub: SubscriptionIn,
     *,
     received_at: datetime,
-    follow_up_days: int = 30,
 ) -> SubscriptionResult:
     """Record a subscription update at its own timestamp; update the customer if newest.
 
-    Ends the customer's upsell sequence as converted or cancelled when the state calls for it.
+    A recorded change is announced (``SubscriptionsChanged``): the customer's upsell
+    sequence ends as converted or cancelled when the state calls for it.
     """
     at = sub.timestamp or received_at
     first = {sub.user_id: (at, sub.tier, sub.status)}
@@ -145,9 +147,7 @@ async def apply_subscription(
     c.billing_anchor_day = sub.billing_anchor_day or c.billing_anchor_day
     await repo.add_changes(session, changes)
     if changes:
-        await follow_subscriptions(
-            session, user_ids=[c.user_id], now=received_at, follow_up_days=follow_up_days
-        )
+        await dispatch(session, SubscriptionsChanged(user_ids=(c.user_id,), at=received_at))
     return SubscriptionResult(
         user_id=c.user_id, tier=c.tier, status=c.status, changed=bool(changes)
     )

@@ -36,7 +36,7 @@ class _Subscription(Protocol):
 
 
 async def run_alert_action(ctx: PageContext, alert: AlertOut, action: str) -> None:
-    """Apply an alert action as the page's user, publish it, and say how it went."""
+    """Apply an alert action as the page's user and say how it went (streamed after commit)."""
     try:
         async with transaction(ctx.app.state.sessions) as session:
             changed = await service.act_on_alert(
@@ -50,7 +50,6 @@ async def run_alert_action(ctx: PageContext, alert: AlertOut, action: str) -> No
     except NexusError as exc:
         ui.notify(exc.detail, type="warning")
         return
-    ctx.app.state.alert_publisher.publish([changed])  # after commit, as the API does
     ui.notify(f"{ctx.t('done')}: {ctx.t(changed.status)}", type="positive")
 
 
@@ -72,8 +71,6 @@ async def run_bulk_action(ctx: PageContext, alert_ids: Iterable[uuid.UUID], acti
             changed.append(one)
         except NexusError as exc:
             refused.append(exc.detail)
-    if changed:
-        ctx.app.state.alert_publisher.publish(changed)  # after commit, as the API does
     message = f"{ctx.t('done')}: {len(changed)}"
     if refused:
         message += f" · {ctx.t('skipped')}: {len(refused)} ({refused[0]})"
@@ -92,7 +89,6 @@ class LivePage:
         self.marker: object = None
         self.busy = False
         self.sub: _Subscription | None = None
-        self.unsubscribe_alerts: Any = None
 
     async def refresh(self) -> None:
         """Re-read the page's data in one short transaction and redraw (subclasses)."""
@@ -108,13 +104,8 @@ class LivePage:
         if bus is not None:
             self.sub = bus.subscribe(max_queue=100)
             background_tasks.create(self._follow(), name="dashboard-live")
-        else:
-            self.unsubscribe_alerts = app.state.alert_publisher.subscribe(self._mark)
         ui.timer(TICK_S, self._tick)
         ui.context.client.on_delete(self.stop)
-
-    def _mark(self, *_: object) -> None:
-        self.dirty = True
 
     async def _follow(self) -> None:
         assert self.sub is not None
@@ -147,12 +138,9 @@ class LivePage:
         self.marker = marker
 
     def stop(self) -> None:
-        """Close the bus subscription or the alert listener."""
+        """Close the bus subscription."""
         if self.sub is not None:
             self.sub.close()
-        if self.unsubscribe_alerts is not None:
-            self.unsubscribe_alerts()
-            self.unsubscribe_alerts = None
 
 
 def about_customer(message: Message, user_id: str) -> bool:

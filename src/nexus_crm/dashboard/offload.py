@@ -14,9 +14,10 @@ from typing import Final
 
 from nexus_crm.business.schemas import BusinessMetrics
 from nexus_crm.dashboard import service
-from nexus_crm.db import create_engine, create_sessionmaker, transaction
+from nexus_crm.db import create_engine, transaction
 from nexus_crm.kit.time import utcnow
 from nexus_crm.settings import Settings
+from nexus_crm.wiring import open_sessions
 
 CACHE_S: Final = 60.0
 
@@ -24,7 +25,7 @@ CACHE_S: Final = 60.0
 async def _compute(settings: Settings) -> BusinessMetrics:
     engine = create_engine(settings)
     try:
-        async with transaction(create_sessionmaker(engine)) as session:
+        async with transaction(open_sessions(engine, settings)) as session:
             return await service.get_business_metrics(session, now=utcnow(), settings=settings)
     finally:
         await engine.dispose()

@@ -18,13 +18,12 @@ from nexus_crm.ingest.importer import (
 from nexus_crm.ingest.payloads import check_events_payload
 from nexus_crm.ingest.readers import CsvSpec, ImportFileError, Record, Source, open_source, records
 from nexus_crm.ingest.tiernames import TierNames
-from nexus_crm.ingest.writer import AfterCommit, EventWriter
+from nexus_crm.ingest.writer import EventWriter
 
 __all__ = (
     "EVENT_BATCH",
     "EVENT_CSV",
     "SUBSCRIPTION_CSV",
-    "AfterCommit",
     "CsvSpec",
     "EventWriter",
     "ImportCounts",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, TypeVar
@@ -21,20 +21,20 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nexus_crm.alerts.rules import AlertPolicy
-from nexus_crm.alerts.schemas import AlertChanges
-from nexus_crm.alerts.service import evaluate_limit_alerts
 from nexus_crm.customers.schemas import SubscriptionIn, SubscriptionResult
 from nexus_crm.customers.service import apply_subscription
 from nexus_crm.db import run_transaction
+from nexus_crm.ingest.events import UsageStored
 from nexus_crm.ingest.readers import Problem, Record, spec_of
 from nexus_crm.ingest.schemas import IngestResult, UsageEventIn
 from nexus_crm.ingest.service import (
     event_rows,
     ingest_events,
     store_subscription,
+    store_usage,
     validation_context,
 )
+from nexus_crm.kit.events import dispatch
 from nexus_crm.kit.time import utcnow
 from nexus_crm.privacy.service import erasure_key
 from nexus_crm.settings import Settings
@@ -164,39 +164,26 @@ async def store_events(
     *,
     events: list[UsageEventIn],
     settings: Settings,
-    limit_alerts: bool = True,
+    announce: bool = True,
 ) -> IngestResult:
     """Store validated history events in the caller's transaction, as the webhook would.
 
-    ``limit_alerts=False`` leaves the usage-limit evaluation to the caller (``import_events``
-    runs it once at the end instead of once per batch).
+    ``announce=False`` leaves announcing the usage (``UsageStored``: usage-limit alerts) to
+    the caller: ``import_events`` does it once at the end instead of once per batch.
     """
     now = utcnow()
     for ev in events:
         if ev.event_id is None:
             ev.event_id = derived_event_id(ev)
     rows = event_rows(events, webhook_id="import", batch=True, received_at=now, tz=settings.tz)
-    policy = AlertPolicy.from_settings(settings)
     key = erasure_key(settings)  # erased customers stay erased (suppressed)
-    return (
-        await ingest_events(
-            session,
-            rows=rows,
-            received_at=now,
-            policy=policy,
-            erasure_key=key,
-            limit_alerts=limit_alerts,
-        )
-    ).result
+    store = ingest_events if announce else store_usage
+    return (await store(session, rows=rows, received_at=now, erasure_key=key)).result
 
 
-async def evaluate_imported(
-    session: AsyncSession, *, user_ids: list[str], settings: Settings
-) -> AlertChanges:
-    """Usage-limit alerts of the imported customers, as of now (once, after the import)."""
-    return await evaluate_limit_alerts(
-        session, user_ids=user_ids, now=utcnow(), policy=AlertPolicy.from_settings(settings)
-    )
+async def announce_imported(session: AsyncSession, *, user_ids: Sequence[str]) -> None:
+    """Announce the imported customers' usage once, as of now (their usage-limit alerts)."""
+    await dispatch(session, UsageStored(user_ids=tuple(user_ids), at=utcnow()))
 
 
 async def store_subscriptions(
@@ -209,10 +196,9 @@ async def store_subscriptions(
     now = utcnow()
     if settings is None:
         return [await apply_subscription(session, sub, received_at=now) for sub in subscriptions]
-    key, days = erasure_key(settings), settings.conversion_follow_up_days
+    key = erasure_key(settings)
     return [
-        await store_subscription(session, sub, received_at=now, key=key, follow_up_days=days)
-        for sub in subscriptions
+        await store_subscription(session, sub, received_at=now, key=key) for sub in subscriptions
     ]
 
 
@@ -236,7 +222,7 @@ async def import_events(
     check = partial(validate_record, model=UsageEventIn, context=await _context(sessions, settings))
     touched: set[str] = set()
     for batch in valid_batches(records, counts, hooks, batch_size, check):
-        work = partial(store_events, events=batch, settings=settings, limit_alerts=False)
+        work = partial(store_events, events=batch, settings=settings, announce=False)
         result = await run_transaction(sessions, work)
         touched.update(ev.user_id for ev in batch)
         counts.stored += result.accepted
@@ -245,8 +231,7 @@ async def import_events(
     # Limits are checked once for the whole history (per batch, a customer's period totals
     # were re-read for every batch that touched it: the import's cost grew with customers).
     if touched:
-        work_alerts = partial(evaluate_imported, user_ids=sorted(touched), settings=settings)
-        await run_transaction(sessions, work_alerts)
+        await run_transaction(sessions, partial(announce_imported, user_ids=sorted(touched)))
     hooks.on_progress(counts)
     return counts
 

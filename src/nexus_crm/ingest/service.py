@@ -15,15 +15,15 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nexus_crm.alerts.rules import AlertPolicy
-from nexus_crm.alerts.schemas import AlertChanges
-from nexus_crm.alerts.service import evaluate_limit_alerts
+from nexus_crm.customers.events import SubscriptionRecorded
 from nexus_crm.customers.schemas import SubscriptionIn, SubscriptionResult
 from nexus_crm.customers.service import apply_subscription, observe_tiers
 from nexus_crm.errors import InvalidInput
 from nexus_crm.ingest import repository as repo
+from nexus_crm.ingest.events import UsageStored
 from nexus_crm.ingest.schemas import EVENT_LIST, IngestResult, SuppressedEvent, UsageEventIn
 from nexus_crm.kit import strictjson
+from nexus_crm.kit.events import dispatch
 from nexus_crm.kit.histogram import bucket_index
 from nexus_crm.kit.ids import uuid7
 from nexus_crm.kit.time import local_day, utc_hour
@@ -35,11 +35,10 @@ from nexus_crm.settings import Settings
 
 @dataclass(frozen=True)
 class IngestOutcome:
-    """Counts for the caller and the stored rows, for what runs after commit."""
+    """Counts for the caller, and which rows were stored and which suppressed."""
 
     result: IngestResult
     inserted: list[Mapping[str, Any]]
-    alerts: AlertChanges
     suppressed: list[Mapping[str, Any]] = field(default_factory=list)
 
 
@@ -268,20 +267,17 @@ def _result(inserted: int, kept: int, suppressed: Sequence[Mapping[str, Any]]) -
     )
 
 
-async def ingest_events(
+async def store_usage(
     session: AsyncSession,
     *,
     rows: Sequence[Mapping[str, Any]],
     received_at: datetime,
-    policy: AlertPolicy,
-    follow_up_days: int = 30,
     erasure_key: bytes | None = None,
-    limit_alerts: bool = True,
 ) -> IngestOutcome:
-    """Store new events, add them to aggregates, track tiers, evaluate usage-limit alerts.
+    """Store new events, add them to aggregates and track tiers, announcing nothing.
 
-    With ``erasure_key``, events of erased customers are answered as suppressed, not stored;
-    ``limit_alerts=False`` leaves the usage-limit evaluation to the caller.
+    With ``erasure_key``, events of erased customers are answered as suppressed, not stored.
+    The caller announces the usage (``UsageStored``) itself, as a history import does once.
     """
     suppressed: list[Mapping[str, Any]] = []
     if erasure_key is not None:
@@ -294,14 +290,31 @@ async def ingest_events(
     observations: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     for r in inserted:
         observations[r["user_id"]].append((r["occurred_at"], r["subscription_tier"]))
-    await observe_tiers(session, observations, now=received_at, follow_up_days=follow_up_days)
-    alerts = AlertChanges()
-    if limit_alerts:
-        alerts = await evaluate_limit_alerts(
-            session, user_ids=sorted(observations), now=received_at, policy=policy
-        )
+    await observe_tiers(session, observations, now=received_at)
     result = _result(len(inserted), len(rows), suppressed)
-    return IngestOutcome(result=result, inserted=inserted, alerts=alerts, suppressed=suppressed)
+    return IngestOutcome(result=result, inserted=inserted, suppressed=suppressed)
+
+
+async def ingest_events(
+    session: AsyncSession,
+    *,
+    rows: Sequence[Mapping[str, Any]],
+    received_at: datetime,
+    erasure_key: bytes | None = None,
+) -> IngestOutcome:
+    """Store new events (``store_usage``) and announce them: ``UsageStored``.
+
+    Its handlers run in this transaction (usage-limit alerts); its listeners after commit
+    (the live stream). Duplicates and suppressed events are not announced.
+    """
+    outcome = await store_usage(
+        session, rows=rows, received_at=received_at, erasure_key=erasure_key
+    )
+    if outcome.inserted:
+        users = tuple(sorted({str(r["user_id"]) for r in outcome.inserted}))
+        stored = UsageStored(user_ids=users, at=received_at, inserted=tuple(outcome.inserted))
+        await dispatch(session, stored)
+    return outcome
 
 
 async def ingest_requests(
@@ -313,17 +326,15 @@ async def ingest_requests(
 ) -> tuple[IngestOutcome, list[IngestOutcome]]:
     """Store several webhooks' event rows in the caller's transaction (group commit).
 
-    Returns the combined outcome (for alerts and the live stream) and each request's own
-    counts. An event id sent by two requests of the group is stored for the first one and
-    is a duplicate for the other, as if they had come one after the other.
+    Returns the combined outcome and each request's own counts. An event id sent by two
+    requests of the group is stored for the first one and is a duplicate for the other, as
+    if they had come one after the other.
     """
     rows = sorted((r for req in requests for r in req), key=lambda r: str(r["event_id"]))
     combined = await ingest_events(
         session,
         rows=rows,
         received_at=received_at,
-        policy=AlertPolicy.from_settings(settings),
-        follow_up_days=settings.conversion_follow_up_days,
         erasure_key=erasure_key(settings),
     )
     stored = {id(r) for r in combined.inserted}
@@ -333,9 +344,7 @@ async def ingest_requests(
         mine = [r for r in req if id(r) in stored]
         blocked = [r for r in req if id(r) in suppressed]
         result = _result(len(mine), len(req) - len(blocked), blocked)
-        each.append(
-            IngestOutcome(result=result, inserted=mine, alerts=AlertChanges(), suppressed=blocked)
-        )
+        each.append(IngestOutcome(result=result, inserted=mine, suppressed=blocked))
     return combined, each
 
 
@@ -345,7 +354,6 @@ async def store_subscription(
     *,
     received_at: datetime,
     key: bytes,
-    follow_up_days: int = 30,
 ) -> SubscriptionResult:
     """Apply an update unless its customer was erased (then answered as suppressed).
 
@@ -362,9 +370,7 @@ async def store_subscription(
             changed=False,
             suppressed=SUPPRESSED_REASON,
         )
-    return await apply_subscription(
-        session, sub, received_at=received_at, follow_up_days=follow_up_days
-    )
+    return await apply_subscription(session, sub, received_at=received_at)
 
 
 def validate_subscription(payload: Any, *, context: Mapping[str, Any]) -> SubscriptionIn:
@@ -416,28 +422,21 @@ async def ingest_payload(
         tiers=await repo.known_tiers(session),
     )
     return await ingest_events(
-        session,
-        rows=rows,
-        received_at=received_at,
-        policy=AlertPolicy.from_settings(settings),
-        follow_up_days=settings.conversion_follow_up_days,
-        erasure_key=erasure_key(settings),
+        session, rows=rows, received_at=received_at, erasure_key=erasure_key(settings)
     )
 
 
 async def record_subscription(
     session: AsyncSession, *, payload: Any, settings: Settings, received_at: datetime
-) -> tuple[SubscriptionResult, AlertChanges]:
-    """Validate and apply a subscription webhook; re-evaluate the customer's limit alerts."""
+) -> SubscriptionResult:
+    """Validate and apply a subscription webhook; announce it (``SubscriptionRecorded``).
+
+    Its handler re-evaluates the customer's usage-limit alerts in this transaction.
+    """
     context = await validation_context(session, settings, received_at)
     sub = validate_subscription(payload, context=context)
-    days = settings.conversion_follow_up_days
-    result = await store_subscription(
-        session, sub, received_at=received_at, key=erasure_key(settings), follow_up_days=days
-    )
-    if result.suppressed:
-        return result, AlertChanges()
-    alerts = await evaluate_limit_alerts(
-        session, user_ids=[sub.user_id], now=received_at, policy=AlertPolicy.from_settings(settings)
-    )
-    return result, alerts
+    key = erasure_key(settings)
+    result = await store_subscription(session, sub, received_at=received_at, key=key)
+    if not result.suppressed:
+        await dispatch(session, SubscriptionRecorded(user_id=sub.user_id, at=received_at))
+    return result

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -30,7 +30,6 @@ from nexus_crm.settings import Settings
 
 log = logging.getLogger(__name__)
 Rows = Sequence[Mapping[str, Any]]
-AfterCommit = Callable[[IngestOutcome], Awaitable[None]]
 
 
 @dataclass
@@ -47,12 +46,11 @@ class EventWriter:
         self,
         sessions: async_sessionmaker[AsyncSession],
         settings: Settings,
-        after_commit: AfterCommit,
         *,
         max_group_events: int = 10_000,
         max_queued_events: int = 50_000,
     ) -> None:
-        self._sessions, self._settings, self._after_commit = sessions, settings, after_commit
+        self._sessions, self._settings = sessions, settings
         self.max_group_events, self.max_queued_events = max_group_events, max_queued_events
         self._queue: deque[_Request | None] = deque()  # None: stop once what is before is stored
         self._queued_events = 0
@@ -149,12 +147,9 @@ class EventWriter:
             received_at=max(r.received_at for r in group),
             settings=self._settings,
         )
-        combined, outcomes = await run_transaction(self._sessions, work)
+        # The unit of work announces the stored usage (the live stream) after the commit.
+        _, outcomes = await run_transaction(self._sessions, work)
         self.groups, self.requests = self.groups + 1, self.requests + len(group)
-        try:
-            await self._after_commit(combined)  # committed: now others may see it
-        except Exception:  # the events are stored; a live update lost is not worth a 500
-            log.exception("publishing %d stored events failed", len(combined.inserted))
         return outcomes
 
 

@@ -11,10 +11,12 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nexus_crm.alerts.events import AlertsChanged
 from nexus_crm.alerts.schemas import AlertOut
-from nexus_crm.alerts.service import AlertPublisher
 from nexus_crm.db import transaction
 from nexus_crm.errors import Forbidden, Unauthorized
+from nexus_crm.ingest.events import UsageStored
+from nexus_crm.kit.events import EventRoutes
 from nexus_crm.kit.time import as_utc, utcnow
 from nexus_crm.realtime.bus import Bus, InProcessBus, Message
 from nexus_crm.realtime.kpis import KpiTicker
@@ -151,16 +153,24 @@ def alert_message(alert: AlertOut) -> Message:
     return Message(type="alert", data=alert.model_dump(mode="json"))
 
 
-def bridge_alerts(publisher: AlertPublisher, bus: Bus) -> Callable[[], None]:
-    """Forward alerts published in this process to the bus; return the unsubscriber."""
-    pending: set[asyncio.Task[None]] = set()
+def wire_stream(routes: EventRoutes, bus: Bus) -> Callable[[], None]:
+    """After commit, stored usage and changed alerts go to the bus; return the unwiring."""
 
-    def forward(alert: AlertOut) -> None:
-        task = asyncio.get_running_loop().create_task(bus.publish([alert_message(alert)]))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
+    async def on_usage(event: UsageStored) -> None:
+        usage = usage_message(event.inserted)  # duplicates were not inserted: not re-sent
+        if usage is not None:
+            await bus.publish([usage])
 
-    return publisher.subscribe(forward)
+    async def on_alerts(event: AlertsChanged) -> None:
+        await bus.publish([alert_message(a) for a in event.alerts])
+
+    removers = [routes.listen(UsageStored, on_usage), routes.listen(AlertsChanged, on_alerts)]
+
+    def unwire() -> None:
+        for remove in removers:
+            remove()
+
+    return unwire
 
 
 @dataclass(frozen=True)
@@ -173,18 +183,18 @@ class Realtime:
 
 @asynccontextmanager
 async def open_realtime(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], alerts: AlertPublisher
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], routes: EventRoutes
 ) -> AsyncIterator[Realtime]:
-    """Start the bus, the alert bridge and the KPI ticker; stop them on exit."""
+    """Start the bus, stream committed events to it, start the KPI ticker; stop on exit."""
     bus = create_bus(settings)
     await bus.start()
     ticker = KpiTicker(bus, sessions, interval=settings.ws_metrics_interval_seconds, tz=settings.tz)
     task = asyncio.create_task(ticker.run())
-    unbridge = bridge_alerts(alerts, bus)
+    unwire = wire_stream(routes, bus)
     try:
         yield Realtime(bus=bus, ticker=ticker)
     finally:
-        unbridge()
+        unwire()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

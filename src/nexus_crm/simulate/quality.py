@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import inspect
 
-from nexus_crm.db import create_engine, create_sessionmaker, upgrade_database
+from nexus_crm.db import create_engine, upgrade_database
 from nexus_crm.errors import NexusError
 from nexus_crm.settings import Settings, normalize_database_url
 from nexus_crm.simulate import grading
@@ -28,6 +28,7 @@ from nexus_crm.simulate.limit_check import LimitCheck
 from nexus_crm.simulate.population import GENERATOR_VERSION, Population, build_population
 from nexus_crm.simulate.scoring import daily_counts
 from nexus_crm.simulate.truth import FORMAT
+from nexus_crm.wiring import open_sessions
 
 
 class TruthMismatch(NexusError):
@@ -111,7 +112,7 @@ async def _run(
     engine = create_engine(settings)
     try:
         await upgrade_database(engine)
-        sessions = create_sessionmaker(engine)
+        sessions = open_sessions(engine, settings)
         stats = await replay(
             sessions,
             settings,
