@@ -25,8 +25,6 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nexus_crm.analytics import windows
-from nexus_crm.analytics.churn import service as churn_service
 from nexus_crm.app import create_app
 from nexus_crm.audit import ddl
 from nexus_crm.cli.db import migrate
@@ -120,9 +118,10 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 async def reset_database(url: str) -> None:
-    """Empty every table and restore the shipped tier limits (and forget cached scores)."""
-    churn_service.clear_cache()  # tests write daily rows without hourly ones: same fingerprint
-    windows.clear_cache()
+    """Empty every table and restore the shipped tier limits.
+
+    Read caches (window roll-ups, churn scores) live with each test's own sessionmaker.
+    """
     engine = create_engine(Settings(DATABASE_URL=url))
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     try:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from nexus_crm.kit.events import ROUTES_KEY, EventRoutes, take_pending
+from nexus_crm.kit.memo import MEMOS_KEY
 from nexus_crm.settings import Settings
 
 T = TypeVar("T")
@@ -79,8 +80,12 @@ def create_sessionmaker(
 
     Without ``routes`` a session can read and write but not dispatch a domain event (it
     would be lost): writers use the routes the composition root wires (``nexus_crm.wiring``).
+    The sessions share the sessionmaker's read caches (``kit.memo``).
     """
-    info = {} if routes is None else {ROUTES_KEY: routes}
+    # One table of read caches per sessionmaker, shared by its sessions (``kit.memo``).
+    info: dict[str, object] = {MEMOS_KEY: {}}
+    if routes is not None:
+        info[ROUTES_KEY] = routes
     return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 

@@ -247,8 +247,7 @@ async def test_requests_missing_the_cache_together_train_once(
         trainings.append(args[1])
         return await compute(*args)
 
-    monkeypatch.setattr(churn_service, "_compute", counted)
-    churn_service.clear_cache()
+    monkeypatch.setattr(churn_service, "_compute", counted)  # the fixture's cache is empty
 
     async def call() -> churn_service.Scored:
         async with sessions() as s:

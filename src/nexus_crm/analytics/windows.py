@@ -3,7 +3,8 @@
 Every dashboard and insights window ends with a day that may still be growing (today) and
 covers days that rarely change. The sums over ``[start, end - 1]`` are cached per process
 under a marker that changes whenever any use before ``end`` is stored or re-keyed
-(``repository.past_marker``), so a cached figure is never stale; the last day is read each
+(``repository.past_marker``), so a cached figure is never stale (the cache belongs to the
+app's sessions: ``kit.memo``); the last day is read each
 time and added. Distinct customers stay exact: the last day contributes only those with no
 use earlier in the window. A window ending before today is cached whole, under the marker of
 everything up to its last day.
@@ -11,7 +12,6 @@ everything up to its last day.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, timedelta
 from types import SimpleNamespace
@@ -21,18 +21,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.analytics import repository as repo
+from nexus_crm.kit.memo import memo_of
 from nexus_crm.kit.time import day_start
 from nexus_crm.models import RESPONSE_TIME_BUCKETS
 
 ADDED = ("interactions", "tokens", "rt_sum", *RESPONSE_TIME_BUCKETS)
 CACHE_ENTRIES = 64
 ONE_DAY = timedelta(days=1)
-_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-
-
-def clear_cache() -> None:
-    """Forget every cached window (for a process whose database was emptied under it)."""
-    _cache.clear()
 
 
 async def _cached(
@@ -43,13 +38,11 @@ async def _cached(
     if kind == "tiers":
         marker = (*marker, *await repo.tier_marker(session))
     key = (str(session.get_bind().engine.url), kind, start, last, str(tz), marker)
-    if key in _cache:
-        _cache.move_to_end(key)
-        return _cache[key]
-    value = await read(start, last)
-    _cache[key] = value
-    while len(_cache) > CACHE_ENTRIES:
-        _cache.popitem(last=False)
+    cache = memo_of(session, "windows", CACHE_ENTRIES)
+    value = cache.get(key)
+    if value is None:
+        value = await read(start, last)
+        cache.put(key, value)
     return value
 
 

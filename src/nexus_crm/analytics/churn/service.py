@@ -1,15 +1,14 @@
 """Churn services: scores with drivers and CLV as of a day, the ranked list, a backtest.
 
 The model is retrained on demand (a few hundred milliseconds to a few seconds: see
-docs/analytics.md) and the scored snapshot is cached per process for
-``CHURN_CACHE_SECONDS``, keyed by database, day, horizon and a fingerprint of the data.
+docs/analytics.md) and the scored snapshot is cached for ``CHURN_CACHE_SECONDS`` with the
+app's sessions (``kit.memo``), keyed by database, day, horizon and a fingerprint of the data.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from nexus_crm.analytics.churn.schemas import (
     ModelInfo,
 )
 from nexus_crm.analytics.churn.training import known_before, snapshot_at, train
+from nexus_crm.kit.memo import Memo, memo_of
 from nexus_crm.kit.time import day_start
 from nexus_crm.models import UsageAlert
 
@@ -45,14 +45,6 @@ class Scored:
 
     info: ModelInfo
     scores: list[ChurnScore]
-
-
-_cache: dict[tuple[Any, ...], tuple[float, Scored]] = {}
-# One training at a time per event loop: requests that miss the cache together wait for
-# the first one's result instead of each training the same model (seconds to minutes of CPU).
-_training: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def lifetime_months(probability: float, horizon_days: int) -> float:
@@ -131,28 +123,25 @@ async def scored(
         cfg.min_positives,
         await repo.fingerprint(session, day_start(as_of, tz)),
     )
-    hit = _cached(key)
+    cache = memo_of(session, "churn", 1)  # one snapshot per app is all the API needs
+    hit = _cached(cache, key)
     if hit is not None:
         return hit
-    async with _training.setdefault(asyncio.get_running_loop(), asyncio.Lock()):
-        hit = _cached(key)  # trained by the request this one waited for
+    # One training at a time: requests that miss the cache together wait for the first
+    # one's result instead of each training the same model (seconds to minutes of CPU).
+    async with cache.lock:
+        hit = _cached(cache, key)  # trained by the request this one waited for
         if hit is not None:
             return hit
         result = await _compute(session, as_of, tz, cfg)
         if cfg.cache_seconds > 0:
-            _cache.clear()  # one snapshot per process is all the API needs
-            _cache[key] = (time.monotonic() + cfg.cache_seconds, result)
+            cache.put(key, (time.monotonic() + cfg.cache_seconds, result))
     return result
 
 
-def _cached(key: tuple[Any, ...]) -> Scored | None:
-    hit = _cache.get(key)
+def _cached(cache: Memo, key: tuple[Any, ...]) -> Scored | None:
+    hit: tuple[float, Scored] | None = cache.get(key)
     return hit[1] if hit is not None and hit[0] > time.monotonic() else None
-
-
-def clear_cache() -> None:
-    """Forget the cached snapshot (for a process whose database was emptied under it)."""
-    _cache.clear()
 
 
 async def statuses_of(session: AsyncSession, user_ids: list[str]) -> dict[str, str]:
