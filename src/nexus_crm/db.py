@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from nexus_crm.kit.events import ROUTES_KEY, EventRoutes, take_pending
-from nexus_crm.kit.memo import MEMOS_KEY
+from nexus_crm.kit.memo import MEMOS_KEY, Memo
 from nexus_crm.settings import Settings
 
 T = TypeVar("T")
@@ -74,16 +74,20 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def create_sessionmaker(
-    engine: AsyncEngine, *, routes: EventRoutes | None = None
+    engine: AsyncEngine,
+    *,
+    routes: EventRoutes | None = None,
+    memos: dict[str, Memo] | None = None,
 ) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit, carrying the domain's event routes.
 
     Without ``routes`` a session can read and write but not dispatch a domain event (it
     would be lost): writers use the routes the composition root wires (``nexus_crm.wiring``).
-    The sessions share the sessionmaker's read caches (``kit.memo``).
+    The sessions share the sessionmaker's read caches (``kit.memo``): a table of their own,
+    or ``memos``, another sessionmaker's (``kit.memo.memos_of``).
     """
     # One table of read caches per sessionmaker, shared by its sessions (``kit.memo``).
-    info: dict[str, object] = {MEMOS_KEY: {}}
+    info: dict[str, object] = {MEMOS_KEY: {} if memos is None else memos}
     if routes is not None:
         info[ROUTES_KEY] = routes
     return async_sessionmaker(engine, expire_on_commit=False, info=info)

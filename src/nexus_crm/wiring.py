@@ -15,6 +15,7 @@ from nexus_crm.alerts import AlertPolicy, wire_alerts
 from nexus_crm.closer import wire_closer
 from nexus_crm.db import create_sessionmaker
 from nexus_crm.kit.events import EventRoutes
+from nexus_crm.kit.memo import Memo
 from nexus_crm.settings import Settings
 
 
@@ -26,6 +27,8 @@ def domain_routes(settings: Settings) -> EventRoutes:
     return routes
 
 
-def open_sessions(engine: AsyncEngine, settings: Settings) -> async_sessionmaker[AsyncSession]:
+def open_sessions(
+    engine: AsyncEngine, settings: Settings, *, memos: dict[str, Memo] | None = None
+) -> async_sessionmaker[AsyncSession]:
     """Sessions whose domain events reach every rule that must hear them."""
-    return create_sessionmaker(engine, routes=domain_routes(settings))
+    return create_sessionmaker(engine, routes=domain_routes(settings), memos=memos)

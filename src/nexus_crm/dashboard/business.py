@@ -15,6 +15,7 @@ from nexus_crm.dashboard import charts, theme
 from nexus_crm.dashboard.layout import PageContext
 from nexus_crm.dashboard.offload import metrics_cache
 from nexus_crm.dashboard.widgets import customer_link
+from nexus_crm.kit.memo import memos_of
 
 
 def _pct(value: float | None) -> str:
@@ -182,7 +183,8 @@ class BusinessPage:
     async def load(self, fresh: bool = False) -> None:
         """Compute (or join the computation of) the metrics and draw them."""
         try:
-            metrics = await metrics_cache.get(self.ctx.settings, fresh=fresh)
+            memos = memos_of(self.ctx.app.state.sessions)
+            metrics = await metrics_cache.get(self.ctx.settings, memos, fresh=fresh)
         except Exception as exc:  # shown to the user; the server log has the traceback
             self.body.clear()
             with self.body:

@@ -129,7 +129,7 @@ async def scored(
         return hit
     # One training at a time: requests that miss the cache together wait for the first
     # one's result instead of each training the same model (seconds to minutes of CPU).
-    async with cache.lock:
+    async with cache.lock():
         hit = _cached(cache, key)  # trained by the request this one waited for
         if hit is not None:
             return hit
