@@ -143,11 +143,8 @@ def service_calls(c: Customers) -> dict[str, Call]:
     now = utcnow()
     today = local_day(now, s.tz)
     policy = upgrades.UpgradePolicy(threshold_pct=s.upgrade_projection_pct)
-    biz = business.BusinessPolicy(
-        follow_up_days=s.conversion_follow_up_days,
-        prior_rate=s.conversion_prior_rate,
-        upgrade=policy,
-    )
+    biz = business.BusinessPolicy.from_settings(s)
+    churn_cfg = biz.churn
     return {
         "GET /insights?days=7": lambda x: analytics.get_insights(
             x, days=7, today=today, timezone=s.timezone
@@ -157,12 +154,14 @@ def service_calls(c: Customers) -> dict[str, Call]:
         ),
         "GET /patterns": lambda x: patterns.get_patterns(x, days=30, today=today, tz=s.tz),
         "GET /customers/{id} (heavy users)": lambda x: analytics.get_customer_usage(
-            x, user_id=c.heavy[0], today=today, tz=s.tz
+            x, user_id=c.heavy[0], today=today, tz=s.tz, churn=churn_cfg
         ),
         "GET /customers/{id} (light users)": lambda x: analytics.get_customer_usage(
-            x, user_id=c.light[0], today=today, tz=s.tz
+            x, user_id=c.light[0], today=today, tz=s.tz, churn=churn_cfg
         ),
-        "GET /churn-risks": lambda x: churn.list_churn_risks(x, as_of=today, tz=s.tz),
+        "GET /churn-risks": lambda x: churn.list_churn_risks(
+            x, as_of=today, tz=s.tz, config=churn_cfg
+        ),
         "GET /upgrade-opportunities": lambda x: upgrades.find_upgrade_opportunities(
             x, today=today, policy=policy, limit=50
         ),

@@ -132,6 +132,15 @@ class Settings(BaseSettings):
         "both", validation_alias="ANOMALY_GLOBAL_METHOD"
     )
     anomaly_lookback_days: int = Field(3, ge=1, le=90, validation_alias="ANOMALY_LOOKBACK_DAYS")
+    # Churn probability (docs/analytics.md, "Churn probability"; analytics/churn/config.py).
+    churn_horizon_days: int = Field(30, ge=7, le=180, validation_alias="CHURN_HORIZON_DAYS")
+    churn_label_days: int = Field(14, ge=7, le=90, validation_alias="CHURN_LABEL_DAYS")
+    churn_alert_threshold: float = Field(0.85, gt=0, lt=1, validation_alias="CHURN_ALERT_THRESHOLD")
+    churn_alert_hysteresis: float = Field(
+        0.15, ge=0, lt=1, validation_alias="CHURN_ALERT_HYSTERESIS"
+    )
+    churn_min_positives: int = Field(10, ge=2, validation_alias="CHURN_MIN_POSITIVES")
+    churn_cache_seconds: float = Field(900.0, ge=0, validation_alias="CHURN_CACHE_SECONDS")
 
     event_bus: Literal["memory", "postgres", "redis"] = Field(
         "memory", validation_alias="EVENT_BUS"

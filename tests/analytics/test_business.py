@@ -12,6 +12,7 @@ import httpx
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nexus_crm.analytics import ChurnConfig
 from nexus_crm.analytics.churn.service import list_churn_risks
 from nexus_crm.analytics.schemas import Window
 from nexus_crm.business import service as business
@@ -227,8 +228,11 @@ async def test_customer_value_reuses_the_churn_model(sessions: Sessions) -> None
     await store(sessions, people, range(0, 45))
     as_of = date(2026, 2, 10)
     async with transaction(sessions) as s:
-        value, dist = await business.customer_value(s, today=as_of, tz=UTC_ZONE, limit=3)
-        risks = await list_churn_risks(s, as_of=as_of, tz=UTC_ZONE, limit=500)
+        shipped = ChurnConfig()
+        value, dist = await business.customer_value(
+            s, today=as_of, tz=UTC_ZONE, limit=3, config=shipped
+        )
+        risks = await list_churn_risks(s, as_of=as_of, tz=UTC_ZONE, config=shipped, limit=500)
     scores = risks.customers
     assert value.customers == dist.customers == len(scores) == 10
     assert value.total_clv == round(sum(c.clv for c in scores), 2)

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.analytics import repository as repo
 from nexus_crm.analytics import windows
+from nexus_crm.analytics.churn.config import ChurnConfig
+from nexus_crm.analytics.churn.schemas import ChurnScore
 from nexus_crm.analytics.churn.service import customer_churn
 from nexus_crm.analytics.schemas import (
     AgentUsage,
@@ -198,10 +200,30 @@ async def calculate_usage_percentage(
     return max(usage_percentages(tokens, interactions, tier))
 
 
+async def _churn_of(
+    session: AsyncSession,
+    user_id: str,
+    today: date,
+    tz: ZoneInfo | None,
+    config: ChurnConfig | None,
+) -> ChurnScore | None:
+    if tz is None or config is None:
+        return None
+    return await customer_churn(session, user_id=user_id, as_of=today, tz=tz, config=config)
+
+
 async def get_customer_usage(
-    session: AsyncSession, *, user_id: str, today: date, tz: ZoneInfo | None = None
+    session: AsyncSession,
+    *,
+    user_id: str,
+    today: date,
+    tz: ZoneInfo | None = None,
+    churn: ChurnConfig | None = None,
 ) -> CustomerUsage:
-    """A customer's tier, status, period usage against limits, last-30-day series and churn."""
+    """A customer's tier, status, period usage against limits, last-30-day series and churn.
+
+    The churn score needs the time zone and the churn settings; without them it is None.
+    """
     found = await repo.customer_with_tier(session, user_id)
     if found is None:
         raise NotFound(f"no customer with user_id {user_id!r}", field="user_id")
@@ -231,5 +253,5 @@ async def get_customer_usage(
         usage=usage,
         agents=[agent_usage(r) for r in agents],
         daily=daily,
-        churn=await customer_churn(session, user_id=user_id, as_of=today, tz=tz) if tz else None,
+        churn=await _churn_of(session, user_id, today, tz, churn),
     )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from nexus_crm.analytics import (
     PATTERNS_MAX_LIMIT,
+    ChurnConfig,
     Patterns,
     UpgradeOpportunities,
     UpgradePolicy,
@@ -63,7 +64,11 @@ async def get_customer(
     today = local_day(utcnow(), settings.tz)
     async with transaction(sessions) as session:
         return await service.get_customer_usage(
-            session, user_id=user_id, today=today, tz=settings.tz
+            session,
+            user_id=user_id,
+            today=today,
+            tz=settings.tz,
+            churn=ChurnConfig.from_settings(settings),
         )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from nexus_crm.analytics import UpgradePolicy, service
+from nexus_crm.analytics import service
 from nexus_crm.api.deps import API_PREFIX, AppSettings, ReadKey, Sessions
 from nexus_crm.business import service as business
 from nexus_crm.business.schemas import BusinessMetrics
@@ -27,11 +27,7 @@ async def get_business_metrics(
 ) -> BusinessMetrics:
     """Conversion per tier, revenue opportunity, agent performance, CLV, churn, forecasts."""
     now = utcnow()
-    policy = business.BusinessPolicy(
-        follow_up_days=settings.conversion_follow_up_days,
-        prior_rate=settings.conversion_prior_rate,
-        upgrade=UpgradePolicy(threshold_pct=settings.upgrade_projection_pct),
-    )
+    policy = business.BusinessPolicy.from_settings(settings)
     async with transaction(sessions) as session:
         return await business.get_business_metrics(
             session,

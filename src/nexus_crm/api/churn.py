@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from nexus_crm.analytics import ChurnConfig
 from nexus_crm.analytics.churn import service
 from nexus_crm.analytics.churn.schemas import ChurnRisks
 from nexus_crm.api.deps import API_PREFIX, AppSettings, ReadKey, Sessions
@@ -25,4 +26,10 @@ async def get_churn_risks(
     """Active customers by churn probability (next 30 days), with top drivers, tier and CLV."""
     today = local_day(utcnow(), settings.tz)
     async with transaction(sessions) as session:
-        return await service.list_churn_risks(session, as_of=today, tz=settings.tz, limit=limit)
+        return await service.list_churn_risks(
+            session,
+            as_of=today,
+            tz=settings.tz,
+            config=ChurnConfig.from_settings(settings),
+            limit=limit,
+        )

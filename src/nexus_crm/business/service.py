@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.analytics import (
+    ChurnConfig,
     UpgradeOpportunity,
     UpgradePolicy,
     cached_agent_rollup,
@@ -46,6 +47,7 @@ from nexus_crm.business.schemas import (
     TierOpportunity,
 )
 from nexus_crm.kit.time import days_back
+from nexus_crm.settings import Settings
 from nexus_crm.tiers import service as tier_service
 
 FORECAST_HISTORY_DAYS = 90
@@ -59,6 +61,17 @@ class BusinessPolicy:
     follow_up_days: int = 30
     prior_rate: float = 0.2
     upgrade: UpgradePolicy = field(default_factory=UpgradePolicy)
+    churn: ChurnConfig = field(default_factory=ChurnConfig)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BusinessPolicy:
+        """The policy of CONVERSION_*, UPGRADE_PROJECTION_PCT and CHURN_* settings."""
+        return cls(
+            follow_up_days=settings.conversion_follow_up_days,
+            prior_rate=settings.conversion_prior_rate,
+            upgrade=UpgradePolicy(threshold_pct=settings.upgrade_projection_pct),
+            churn=ChurnConfig.from_settings(settings),
+        )
 
 
 def _money(value: Decimal) -> Decimal:
@@ -135,10 +148,10 @@ def churn_distribution(probabilities: Sequence[float]) -> ChurnDistribution:
 
 
 async def customer_value(
-    session: AsyncSession, *, today: date, tz: ZoneInfo, limit: int
+    session: AsyncSession, *, today: date, tz: ZoneInfo, limit: int, config: ChurnConfig
 ) -> tuple[CustomerValue, ChurnDistribution]:
     """Top CLVs and their total, and the churn distribution, of active customers."""
-    result = await churn.scored(session, as_of=today, tz=tz)
+    result = await churn.scored(session, as_of=today, tz=tz, config=config)
     scores = await churn.active_scores(session, result)
     top = sorted(scores, key=lambda s: (-s.clv, s.user_id))[:limit]
     value = CustomerValue(
@@ -241,7 +254,9 @@ async def get_business_metrics(
         session, w=w, tz=tz, now=now, follow_up_days=policy.follow_up_days
     )
     opportunities = await find_upgrade_opportunities(session, today=today, policy=policy.upgrade)
-    value, distribution = await customer_value(session, today=today, tz=tz, limit=limit)
+    value, distribution = await customer_value(
+        session, today=today, tz=tz, limit=limit, config=policy.churn
+    )
     return BusinessMetrics(
         as_of=today,
         window=w,

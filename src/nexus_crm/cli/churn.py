@@ -16,6 +16,7 @@ from nexus_crm.analytics import ChurnConfig
 from nexus_crm.analytics.churn import service
 from nexus_crm.cli.common import load_settings, run_in_session
 from nexus_crm.kit.time import local_day, utcnow
+from nexus_crm.settings import Settings
 
 app = typer.Typer(help="Churn probability: train, score, evaluate.", no_args_is_help=True)
 
@@ -32,6 +33,11 @@ def _day(value: datetime | None) -> date:
     return value.date() if value else local_day(utcnow(), settings.tz)
 
 
+def _uncached(settings: Settings) -> ChurnConfig:
+    """The configured churn settings; a one-off command keeps no snapshot."""
+    return ChurnConfig.from_settings(settings).model_copy(update={"cache_seconds": 0})
+
+
 AsOf = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="default: today")]
 
 
@@ -42,7 +48,7 @@ def train(as_of: AsOf = None) -> None:
     Example: nexus-crm churn train
     """
     settings, day = load_settings(), _day(as_of)
-    cfg = ChurnConfig(CHURN_CACHE_SECONDS=0)
+    cfg = _uncached(settings)
     started = time.perf_counter()
     result = run_in_session(
         settings, lambda s: service.scored(s, as_of=day, tz=settings.tz, config=cfg)
@@ -67,7 +73,7 @@ def score(
     Example: nexus-crm churn score --as-of 2026-11-24 --format json
     """
     settings, day = load_settings(), _day(as_of)
-    cfg = ChurnConfig(CHURN_CACHE_SECONDS=0)
+    cfg = _uncached(settings)
     result = run_in_session(
         settings, lambda s: service.scored(s, as_of=day, tz=settings.tz, config=cfg)
     )
@@ -101,11 +107,12 @@ def evaluate(
     Example: nexus-crm churn evaluate --as-of 2026-10-01 --horizon 30
     """
     settings = load_settings()
-    cut = threshold if threshold is not None else ChurnConfig().alert_threshold
+    cfg = ChurnConfig.from_settings(settings)
+    cut = threshold if threshold is not None else cfg.alert_threshold
     ev = run_in_session(
         settings,
         lambda s: service.evaluate_churn(
-            s, as_of=as_of.date(), horizon=horizon, tz=settings.tz, threshold=cut
+            s, as_of=as_of.date(), horizon=horizon, tz=settings.tz, threshold=cut, config=cfg
         ),
     )
     if as_json:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nexus_crm.alerts import service as alerts
 from nexus_crm.alerts.schemas import AlertOut, StatusFilter
-from nexus_crm.analytics import UpgradePolicy
+from nexus_crm.analytics import ChurnConfig
 from nexus_crm.analytics import service as analytics
 from nexus_crm.analytics.schemas import CustomerUsage, Insights
 from nexus_crm.business import service as business
@@ -155,9 +155,10 @@ async def get_customer_view(
 ) -> CustomerView:
     """One customer's page (404 if unknown)."""
     today = local_day(now, settings.tz)
+    churn = ChurnConfig.from_settings(settings)  # with it: churn probability, drivers, CLV
     usage = await analytics.get_customer_usage(
-        session, user_id=user_id, today=today, tz=settings.tz
-    )  # with tz: churn probability, drivers and CLV
+        session, user_id=user_id, today=today, tz=settings.tz, churn=churn
+    )
     rows = await repo.customer_daily_by_agent(
         session, user_id, usage.daily[0].day, usage.daily[-1].day
     )
@@ -205,11 +206,7 @@ async def get_business_metrics(
     session: AsyncSession, *, now: datetime, settings: Settings, days: int = 30
 ) -> BusinessMetrics:
     """The Business page: the analytics business metrics with the configured policy."""
-    policy = business.BusinessPolicy(
-        follow_up_days=settings.conversion_follow_up_days,
-        prior_rate=settings.conversion_prior_rate,
-        upgrade=UpgradePolicy(threshold_pct=settings.upgrade_projection_pct),
-    )
+    policy = business.BusinessPolicy.from_settings(settings)
     return await business.get_business_metrics(
         session,
         days=days,

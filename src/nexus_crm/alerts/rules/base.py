@@ -16,7 +16,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nexus_crm.analytics import AnomalyConfig, BaselineCache, DegradationPolicy, UpgradePolicy
+from nexus_crm.analytics import (
+    AnomalyConfig,
+    BaselineCache,
+    ChurnConfig,
+    DegradationPolicy,
+    UpgradePolicy,
+)
 from nexus_crm.settings import Settings
 
 
@@ -30,10 +36,11 @@ class AlertPolicy:
     upgrade: UpgradePolicy = field(default_factory=UpgradePolicy)
     degradation: DegradationPolicy = field(default_factory=DegradationPolicy)
     anomaly: AnomalyConfig = field(default_factory=AnomalyConfig)
+    churn: ChurnConfig = field(default_factory=ChurnConfig)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AlertPolicy:
-        """The policy configured by ALERT_LIMIT_* and NEXUS_CRM_TIMEZONE."""
+        """The policy of ALERT_LIMIT_*, NEXUS_CRM_TIMEZONE and each rule's settings."""
         return cls(
             settings.alert_limit_approaching_pct,
             settings.alert_limit_exceeded_pct,
@@ -45,6 +52,7 @@ class AlertPolicy:
                 mean_factor=settings.degradation_mean_factor,
             ),
             anomaly=AnomalyConfig.from_settings(settings),
+            churn=ChurnConfig.from_settings(settings),
         )
 
 

@@ -61,7 +61,7 @@ async def churn_rule(
     session: AsyncSession, ctx: RuleContext, config: ChurnConfig | None = None
 ) -> Findings:
     """Churn-risk alerts of every active customer (or of the context's customers)."""
-    cfg = config or ChurnConfig()
+    cfg = config or ctx.policy.churn
     today = local_day(ctx.now, ctx.policy.tz)
     month = today.strftime("%Y-%m")
     result = await scored(session, as_of=today, tz=ctx.policy.tz, config=cfg)

@@ -110,10 +110,10 @@ async def _compute(session: AsyncSession, as_of: date, tz: ZoneInfo, cfg: ChurnC
 
 
 async def scored(
-    session: AsyncSession, *, as_of: date, tz: ZoneInfo, config: ChurnConfig | None = None
+    session: AsyncSession, *, as_of: date, tz: ZoneInfo, config: ChurnConfig
 ) -> Scored:
-    """The model trained before ``as_of`` and its scores at ``as_of`` (cached per process)."""
-    cfg = config or ChurnConfig()
+    """The model trained before ``as_of`` and its scores at ``as_of`` (cached by the app)."""
+    cfg = config
     key = (
         repo.database_of(session),
         as_of,
@@ -161,19 +161,19 @@ async def active_scores(session: AsyncSession, result: Scored) -> list[ChurnScor
 
 
 async def list_churn_risks(
-    session: AsyncSession, *, as_of: date, tz: ZoneInfo, limit: int = 20
+    session: AsyncSession, *, as_of: date, tz: ZoneInfo, config: ChurnConfig, limit: int = 20
 ) -> ChurnRisks:
     """Active customers ranked by churn probability, with drivers and CLV."""
-    result = await scored(session, as_of=as_of, tz=tz)
+    result = await scored(session, as_of=as_of, tz=tz, config=config)
     scores = await active_scores(session, result)
     return ChurnRisks(as_of=as_of, model=result.info, count=len(scores), customers=scores[:limit])
 
 
 async def customer_churn(
-    session: AsyncSession, *, user_id: str, as_of: date, tz: ZoneInfo
+    session: AsyncSession, *, user_id: str, as_of: date, tz: ZoneInfo, config: ChurnConfig
 ) -> ChurnScore | None:
     """One customer's churn score (None: not an active customer at ``as_of``)."""
-    result = await scored(session, as_of=as_of, tz=tz)
+    result = await scored(session, as_of=as_of, tz=tz, config=config)
     return next((s for s in result.scores if s.user_id == user_id), None)
 
 
@@ -186,10 +186,16 @@ def top_decile_lift(y: np.ndarray[Any, Any], p: np.ndarray[Any, Any]) -> float |
 
 
 async def evaluate_churn(
-    session: AsyncSession, *, as_of: date, horizon: int, tz: ZoneInfo, threshold: float
+    session: AsyncSession,
+    *,
+    as_of: date,
+    horizon: int,
+    tz: ZoneInfo,
+    threshold: float,
+    config: ChurnConfig,
 ) -> Evaluation:
     """Score at ``as_of`` (model trained before it) against the next days' cancellations."""
-    cfg = ChurnConfig(CHURN_HORIZON_DAYS=horizon, CHURN_CACHE_SECONDS=0)
+    cfg = config.model_copy(update={"horizon_days": horizon, "cache_seconds": 0})
     result = await scored(session, as_of=as_of, tz=tz, config=cfg)
     gone = await repo.cancellations(
         session, day_start(as_of, tz), day_start(as_of + timedelta(days=horizon), tz)
