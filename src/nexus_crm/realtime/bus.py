@@ -9,6 +9,7 @@ the other server processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -172,3 +173,32 @@ class Bus:
 
 class InProcessBus(Bus):
     """The default bus: subscribers of this process only."""
+
+
+class ListeningBus(Bus):
+    """A bus that hears the other processes in a background listener task."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._listener: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
+
+    async def _start_listening(self, what: str, timeout_s: float) -> None:
+        """Start the listener; wait up to ``timeout_s`` for it so no early event is lost."""
+        self._listener = asyncio.create_task(self._listen_forever())
+        try:
+            await asyncio.wait_for(self.listening.wait(), timeout_s)
+        except TimeoutError:
+            log.warning("event bus: not %s yet; retrying in the background", what)
+
+    async def close(self) -> None:
+        """End every subscription and stop listening."""
+        await super().close()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+
+    async def _listen_forever(self) -> None:
+        """Listen, reconnecting when the connection drops (set ``listening`` while it is up)."""
+        raise NotImplementedError

@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from nexus_crm.realtime.bus import Bus, Message
+from nexus_crm.realtime.bus import ListeningBus, Message
 
 log = logging.getLogger("nexus_crm.realtime")
 CHANNEL = "nexus_crm_events"
@@ -70,7 +70,7 @@ def asyncpg_dsn(database_url: str) -> str:
     return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-class PostgresBus(Bus):
+class PostgresBus(ListeningBus):
     """LISTEN on one dedicated connection, NOTIFY on another; reconnects when either drops."""
 
     def __init__(self, database_url: str, *, channel: str = CHANNEL) -> None:
@@ -80,24 +80,14 @@ class PostgresBus(Bus):
         self._reassembler = Reassembler(self.origin)
         self._sender: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
-        self._listener: asyncio.Task[None] | None = None
-        self.listening = asyncio.Event()
 
     async def start(self) -> None:
         """Start listening; wait (up to 10 s) for the first LISTEN so no early event is lost."""
-        self._listener = asyncio.create_task(self._listen_forever())
-        try:
-            await asyncio.wait_for(self.listening.wait(), START_TIMEOUT_S)
-        except TimeoutError:
-            log.warning("event bus: not listening on PostgreSQL yet; retrying in the background")
+        await self._start_listening("listening on PostgreSQL", START_TIMEOUT_S)
 
     async def close(self) -> None:
         """Stop listening and close both connections."""
         await super().close()
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
         await self._drop_sender()
 
     async def _listen_forever(self) -> None:

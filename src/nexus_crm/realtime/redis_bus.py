@@ -7,13 +7,12 @@ around); a process delivers its own messages locally at once and ignores their e
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from nexus_crm.realtime.bus import Bus, Message
+from nexus_crm.realtime.bus import ListeningBus, Message
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -24,7 +23,7 @@ SEND_TIMEOUT_S = 5.0
 START_TIMEOUT_S = 10.0
 
 
-class RedisBus(Bus):
+class RedisBus(ListeningBus):
     """PUBLISH on a shared client, SUBSCRIBE on a dedicated connection; reconnects on loss."""
 
     def __init__(self, url: str, *, channel: str = CHANNEL) -> None:
@@ -32,8 +31,6 @@ class RedisBus(Bus):
         self._url = url
         self._channel = channel
         self._redis: Redis | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self.listening = asyncio.Event()
 
     async def start(self) -> None:
         """Connect and subscribe; wait (up to 10 s) for the subscription to be active."""
@@ -44,19 +41,11 @@ class RedisBus(Bus):
                 "EVENT_BUS=redis needs the redis package: pip install redis"
             ) from exc
         self._redis = Redis.from_url(self._url, socket_connect_timeout=5)
-        self._listener = asyncio.create_task(self._listen_forever())
-        try:
-            await asyncio.wait_for(self.listening.wait(), START_TIMEOUT_S)
-        except TimeoutError:
-            log.warning("event bus: not subscribed on Redis yet; retrying in the background")
+        await self._start_listening("subscribed on Redis", START_TIMEOUT_S)
 
     async def close(self) -> None:
         """Unsubscribe and close the client."""
         await super().close()
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
         if self._redis is not None:
             await self._redis.aclose()
 
