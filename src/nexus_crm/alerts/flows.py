@@ -19,47 +19,23 @@ from nexus_crm.alerts.schemas import AlertChanges, AlertOut, TransitionOut
 from nexus_crm.audit.service import record_many
 from nexus_crm.kit.events import dispatch
 from nexus_crm.kit.ids import uuid7
+from nexus_crm.kit.transitions import audit_entry, transition_row
 from nexus_crm.models import OPEN_ALERT_STATUSES, UsageAlert
 
 SYSTEM = "system"
 
 
-def _transition(
-    alert_id: uuid.UUID,
-    action: str,
-    before: str | None,
-    after: str,
-    actor: str,
-    at: datetime,
-    note: str | None = None,
-    until: datetime | None = None,
-) -> dict[str, Any]:
-    return {
-        "id": uuid7(),
-        "alert_id": alert_id,
-        "action": action,
-        "from_status": before,
-        "to_status": after,
-        "actor": actor,
-        "note": note,
-        "snoozed_until": until,
-        "at": at,
-    }
+def _raised(alert_id: uuid.UUID, now: datetime) -> dict[str, Any]:
+    row = transition_row("alert", alert_id, "raised", None, "active", actor=SYSTEM, at=now)
+    row.update(note=None, snoozed_until=None)
+    return row
 
 
 def _audit_entry(row: dict[str, Any]) -> dict[str, Any]:
-    details = {"from": row["from_status"], "to": row["to_status"]}
-    if row["note"]:
-        details["note"] = row["note"]
+    entry = audit_entry("alert", row, {"from": row["from_status"], "to": row["to_status"]})
     if row["snoozed_until"] is not None:
-        details["snoozed_until"] = row["snoozed_until"].isoformat()
-    return {
-        "actor": row["actor"],
-        "action": f"alert.{row['action']}",
-        "target": f"alert:{row['alert_id']}",
-        "at": row["at"],
-        "details": details,
-    }
+        entry["details"]["snoozed_until"] = row["snoozed_until"].isoformat()
+    return entry
 
 
 async def log_transitions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -104,9 +80,7 @@ async def raise_alerts(
     new = await repo.insert_alerts(session, rows)
     if not new:
         return []
-    await log_transitions(
-        session, [_transition(i, "raised", None, "active", SYSTEM, now) for i in sorted(new)]
-    )
+    await log_transitions(session, [_raised(alert_id, now) for alert_id in sorted(new)])
     return await views(session, await repo.alerts_by_id(session, sorted(new)))
 
 
@@ -134,9 +108,10 @@ async def move(
     if action == "snoozed":
         alert.snoozed_until = until
     await repo.save(session)
-    await log_transitions(
-        session, [_transition(alert.id, action, before, to, actor, now, note, until)]
+    row = transition_row(
+        "alert", alert.id, action, before, to, actor=actor, at=now, note=note, snoozed_until=until
     )
+    await log_transitions(session, [row])
 
 
 async def resolve_automatically(

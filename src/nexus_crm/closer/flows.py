@@ -16,6 +16,7 @@ from nexus_crm.audit.service import record_many
 from nexus_crm.closer import repository as repo
 from nexus_crm.closer.schemas import STEP_KINDS, SequenceOut, SequenceTransitionOut, StepOut
 from nexus_crm.kit.ids import uuid7
+from nexus_crm.kit.transitions import audit_entry, transition_row
 from nexus_crm.models import UpsellSequence, UpsellStep
 
 
@@ -31,30 +32,14 @@ def transition(
     note: str | None = None,
 ) -> dict[str, Any]:
     """A row of ``upsell_sequence_events``."""
-    return {
-        "id": uuid7(),
-        "sequence_id": sequence_id,
-        "action": action,
-        "from_status": before,
-        "to_status": after,
-        "actor": actor,
-        "automatic": automatic,
-        "note": note,
-        "at": at,
-    }
+    row = transition_row("sequence", sequence_id, action, before, after, actor=actor, at=at)
+    row.update(automatic=automatic, note=note)
+    return row
 
 
 def _audit_entry(row: dict[str, Any]) -> dict[str, Any]:
     details = {"from": row["from_status"], "to": row["to_status"], "automatic": row["automatic"]}
-    if row["note"]:
-        details["note"] = row["note"]
-    return {
-        "actor": row["actor"],
-        "action": f"sequence.{row['action']}",
-        "target": f"sequence:{row['sequence_id']}",
-        "at": row["at"],
-        "details": details,
-    }
+    return audit_entry("sequence", row, details)
 
 
 async def log_transitions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
