@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
@@ -74,35 +74,33 @@ async def get_sequence(_: ReadKey, sessions: Sessions, sequence_id: SequenceId) 
         return await service.get_sequence(session, sequence_id=sequence_id)
 
 
-@router.post(
-    "/upsell-sequences/{sequence_id}/cancel", response_model=SequenceOut, responses=thaw(ERRORS)
-)
-async def cancel(
-    key: WriteKey, sessions: Sessions, sequence_id: SequenceId, body: NoteIn | None = None
-) -> SequenceOut:
-    """Cancel an active sequence; steps not yet sent are skipped (409 if not active)."""
-    async with transaction(sessions) as session:
-        return await service.cancel_sequence(
-            session,
-            sequence_id=sequence_id,
-            actor=key.actor,
-            now=utcnow(),
-            note=body.note if body else None,
-        )
+def _add_ending(action: str, to: Literal["cancelled", "replied"], doc: str) -> None:
+    """Add the route ``POST /upsell-sequences/{sequence_id}/<action>`` that ends a sequence."""
+
+    async def route(
+        key: WriteKey, sessions: Sessions, sequence_id: SequenceId, body: NoteIn | None = None
+    ) -> SequenceOut:
+        async with transaction(sessions) as session:
+            return await service.end_sequence(
+                session,
+                sequence_id=sequence_id,
+                to=to,
+                actor=key.actor,
+                now=utcnow(),
+                note=body.note if body else None,
+            )
+
+    route.__name__ = route.__qualname__ = action  # the OpenAPI operation id and summary
+    route.__doc__ = doc
+    path = f"/upsell-sequences/{{sequence_id}}/{action}"
+    router.post(path, response_model=SequenceOut, responses=thaw(ERRORS))(route)
 
 
-@router.post(
-    "/upsell-sequences/{sequence_id}/replied", response_model=SequenceOut, responses=thaw(ERRORS)
+_add_ending(
+    "cancel",
+    "cancelled",
+    "Cancel an active sequence; steps not yet sent are skipped (409 if not active).",
 )
-async def replied(
-    key: WriteKey, sessions: Sessions, sequence_id: SequenceId, body: NoteIn | None = None
-) -> SequenceOut:
-    """Record the customer's reply: the sequence stops (409 if not active)."""
-    async with transaction(sessions) as session:
-        return await service.mark_replied(
-            session,
-            sequence_id=sequence_id,
-            actor=key.actor,
-            now=utcnow(),
-            note=body.note if body else None,
-        )
+_add_ending(
+    "replied", "replied", "Record the customer's reply: the sequence stops (409 if not active)."
+)

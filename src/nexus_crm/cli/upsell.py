@@ -75,8 +75,8 @@ def cancel(
     """Cancel an active sequence. Example: nexus-crm upsell cancel ID --note 'called them'"""
     seq = run_in_session(
         load_settings(),
-        lambda s: service.cancel_sequence(
-            s, sequence_id=sequence_id, actor=CLI_ACTOR, now=utcnow(), note=note
+        lambda s: service.end_sequence(
+            s, sequence_id=sequence_id, to="cancelled", actor=CLI_ACTOR, now=utcnow(), note=note
         ),
     )
     typer.echo(_line(seq))

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -129,10 +130,14 @@ async def start_sequence(
 
 async def get_sequence(session: AsyncSession, *, sequence_id: uuid.UUID) -> SequenceOut:
     """One sequence with its steps and audit trail; 404 if unknown."""
-    seq = await repo.get_sequence(session, sequence_id)
+    seq = _found(await repo.get_sequence(session, sequence_id), sequence_id)
+    return (await views(session, [seq]))[0]
+
+
+def _found(seq: UpsellSequence | None, sequence_id: uuid.UUID) -> UpsellSequence:
     if seq is None:
         raise NotFound(f"no upsell sequence with id {sequence_id}", field="sequence_id")
-    return (await views(session, [seq]))[0]
+    return seq
 
 
 async def list_sequences(
@@ -149,18 +154,17 @@ async def list_sequences(
     return await views(session, found)
 
 
-async def _end_active(
+async def end_sequence(
     session: AsyncSession,
-    sequence_id: uuid.UUID,
     *,
-    to: str,
+    sequence_id: uuid.UUID,
+    to: Literal["cancelled", "replied"],
     actor: str,
     now: datetime,
-    note: str | None,
+    note: str | None = None,
 ) -> SequenceOut:
-    seq = await repo.lock_sequence(session, sequence_id)
-    if seq is None:
-        raise NotFound(f"no upsell sequence with id {sequence_id}", field="sequence_id")
+    """End an active sequence: cancelled (unsent steps skipped) or replied (a human takes over)."""
+    seq = _found(await repo.lock_sequence(session, sequence_id), sequence_id)
     if seq.status != "active":
         raise Conflict(
             f"the sequence is {seq.status}; only an active sequence can be {to}",
@@ -169,30 +173,6 @@ async def _end_active(
         )
     await end(session, seq, to=to, actor=actor, now=now, note=note)
     return (await views(session, [seq]))[0]
-
-
-async def cancel_sequence(
-    session: AsyncSession,
-    *,
-    sequence_id: uuid.UUID,
-    actor: str,
-    now: datetime,
-    note: str | None = None,
-) -> SequenceOut:
-    """Cancel an active sequence; its steps not yet sent are skipped."""
-    return await _end_active(session, sequence_id, to="cancelled", actor=actor, now=now, note=note)
-
-
-async def mark_replied(
-    session: AsyncSession,
-    *,
-    sequence_id: uuid.UUID,
-    actor: str,
-    now: datetime,
-    note: str | None = None,
-) -> SequenceOut:
-    """Record that the customer replied: the sequence stops, a human takes over."""
-    return await _end_active(session, sequence_id, to="replied", actor=actor, now=now, note=note)
 
 
 async def follow_subscriptions(
