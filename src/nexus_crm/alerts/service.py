@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -107,67 +108,41 @@ async def _act(
     return changed
 
 
-async def acknowledge_alert(
-    session: AsyncSession,
-    *,
-    alert_id: uuid.UUID,
-    actor: str,
-    now: datetime,
-    note: str | None = None,
-) -> AlertOut:
-    """Acknowledge an active alert (active → acknowledged)."""
-    return await _act(
-        session,
-        alert_id,
-        verb="acknowledge",
-        allowed=("active",),
-        to="acknowledged",
-        actor=actor,
-        now=now,
-        note=note,
-    )
+@dataclass(frozen=True)
+class _Action:
+    """A lifecycle action that moves an alert from one of ``allowed`` to ``to``."""
+
+    verb: str
+    allowed: Sequence[str]
+    to: str
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        *,
+        alert_id: uuid.UUID,
+        actor: str,
+        now: datetime,
+        note: str | None = None,
+    ) -> AlertOut:
+        """Move the alert (409 from another status, 404 if unknown)."""
+        return await _act(
+            session,
+            alert_id,
+            verb=self.verb,
+            allowed=self.allowed,
+            to=self.to,
+            actor=actor,
+            now=now,
+            note=note,
+        )
 
 
-async def resolve_alert(
-    session: AsyncSession,
-    *,
-    alert_id: uuid.UUID,
-    actor: str,
-    now: datetime,
-    note: str | None = None,
-) -> AlertOut:
-    """Resolve an open alert; it may be raised again if its condition still holds."""
-    return await _act(
-        session,
-        alert_id,
-        verb="resolve",
-        allowed=OPEN_ALERT_STATUSES,
-        to="resolved",
-        actor=actor,
-        now=now,
-        note=note,
-    )
-
-
-async def dismiss_alert(
-    session: AsyncSession,
-    *,
-    alert_id: uuid.UUID,
-    actor: str,
-    now: datetime,
-    note: str | None = None,
-) -> AlertOut:
-    """Dismiss an open alert; it is not raised again in the same period."""
-    return await _act(
-        session,
-        alert_id,
-        verb="dismiss",
-        allowed=OPEN_ALERT_STATUSES,
-        to="dismissed",
-        actor=actor,
-        now=now,
-        note=note,
-    )
+# Only an active alert is acknowledged; any open one is resolved (raised again later if its
+# condition still holds) or dismissed (not raised again in the same period).
+acknowledge_alert = _Action("acknowledge", ("active",), "acknowledged")
+resolve_alert = _Action("resolve", OPEN_ALERT_STATUSES, "resolved")
+dismiss_alert = _Action("dismiss", OPEN_ALERT_STATUSES, "dismissed")
 
 
 async def snooze_alert(

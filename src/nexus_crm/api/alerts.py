@@ -12,6 +12,7 @@ from nexus_crm.alerts import service
 from nexus_crm.alerts.schemas import AlertList, AlertOut, AlertType, StatusFilter, TransitionIn
 from nexus_crm.api.deps import API_PREFIX, ReadKey, Sessions, WriteKey
 from nexus_crm.api.openapi import freeze, thaw
+from nexus_crm.api.routing import add_post
 from nexus_crm.db import transaction
 from nexus_crm.errors import InvalidInput
 from nexus_crm.kit.time import utcnow
@@ -81,37 +82,38 @@ def _no_until(body: TransitionIn | None) -> TransitionIn | None:
     return body
 
 
-@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, responses=thaw(ERRORS))
-async def acknowledge(
-    key: WriteKey,
-    sessions: Sessions,
-    alert_id: AlertId,
-    body: TransitionIn | None = None,
-) -> AlertOut:
-    """Acknowledge an active alert (active → acknowledged), with an optional note."""
-    return await _act(service.acknowledge_alert, key, sessions, alert_id, _no_until(body))
+def _add_action(name: str, action: Action, doc: str) -> None:
+    """Add the route ``POST /alerts/{alert_id}/<name>``: ``action`` with a note, no ``until``."""
+
+    async def route(
+        key: WriteKey,
+        sessions: Sessions,
+        alert_id: AlertId,
+        body: TransitionIn | None = None,
+    ) -> AlertOut:
+        return await _act(action, key, sessions, alert_id, _no_until(body))
+
+    path = f"/alerts/{{alert_id}}/{name}"
+    add_post(
+        router, path, route, name=name, doc=doc, response_model=AlertOut, responses=thaw(ERRORS)
+    )
 
 
-@router.post("/alerts/{alert_id}/resolve", response_model=AlertOut, responses=thaw(ERRORS))
-async def resolve(
-    key: WriteKey,
-    sessions: Sessions,
-    alert_id: AlertId,
-    body: TransitionIn | None = None,
-) -> AlertOut:
-    """Resolve an open alert; it is raised again if its condition still holds later."""
-    return await _act(service.resolve_alert, key, sessions, alert_id, _no_until(body))
-
-
-@router.post("/alerts/{alert_id}/dismiss", response_model=AlertOut, responses=thaw(ERRORS))
-async def dismiss(
-    key: WriteKey,
-    sessions: Sessions,
-    alert_id: AlertId,
-    body: TransitionIn | None = None,
-) -> AlertOut:
-    """Dismiss an open alert; it is not raised again in the same period."""
-    return await _act(service.dismiss_alert, key, sessions, alert_id, _no_until(body))
+_add_action(
+    "acknowledge",
+    service.acknowledge_alert,
+    "Acknowledge an active alert (active → acknowledged), with an optional note.",
+)
+_add_action(
+    "resolve",
+    service.resolve_alert,
+    "Resolve an open alert; it is raised again if its condition still holds later.",
+)
+_add_action(
+    "dismiss",
+    service.dismiss_alert,
+    "Dismiss an open alert; it is not raised again in the same period.",
+)
 
 
 @router.post("/alerts/{alert_id}/snooze", response_model=AlertOut, responses=thaw(ERRORS))

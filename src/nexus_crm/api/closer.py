@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from nexus_crm.api.deps import API_PREFIX, AppSettings, ReadKey, Sessions, WriteKey
 from nexus_crm.api.openapi import freeze, thaw
+from nexus_crm.api.routing import add_post
 from nexus_crm.closer import service
 from nexus_crm.closer.schemas import (
     NoteIn,
@@ -90,10 +91,16 @@ def _add_ending(action: str, to: Literal["cancelled", "replied"], doc: str) -> N
                 note=body.note if body else None,
             )
 
-    route.__name__ = route.__qualname__ = action  # the OpenAPI operation id and summary
-    route.__doc__ = doc
     path = f"/upsell-sequences/{{sequence_id}}/{action}"
-    router.post(path, response_model=SequenceOut, responses=thaw(ERRORS))(route)
+    add_post(
+        router,
+        path,
+        route,
+        name=action,
+        doc=doc,
+        response_model=SequenceOut,
+        responses=thaw(ERRORS),
+    )
 
 
 _add_ending(
