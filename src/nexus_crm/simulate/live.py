@@ -12,7 +12,7 @@ import random
 import time
 from bisect import bisect
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from itertools import accumulate
 from typing import Any, Protocol
@@ -114,14 +114,7 @@ async def replay_subscriptions(client: UsageClient, pop: Population, now: dateti
         key=lambda u: u.timestamp,
     )
     for u in updates:
-        await client.track_subscription(
-            user_id=u.user_id,
-            tier=u.tier,
-            status=u.status,
-            email=u.email,
-            name=u.name,
-            timestamp=u.timestamp,
-        )
+        await client.track_subscription(**asdict(u))  # its fields are the call's keywords
     return len(updates)
 
 
