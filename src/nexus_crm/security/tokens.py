@@ -114,8 +114,11 @@ def decode_token(settings: Settings, token: str, typ: TokenType) -> dict[str, An
     return claims
 
 
-async def _token_user(session: AsyncSession, claims: dict[str, Any]) -> DashboardUser:
-    """The live user a decoded token names, if not revoked since; else 401."""
+async def _token_user(
+    session: AsyncSession, settings: Settings, token: str, typ: TokenType
+) -> tuple[dict[str, Any], DashboardUser]:
+    """A token's claims and the live user it names, if not revoked since; else 401."""
+    claims = decode_token(settings, token, typ)
     try:
         user_id, epoch = uuid.UUID(str(claims["sub"])), int(claims["epoch"])
     except (ValueError, TypeError):
@@ -123,7 +126,27 @@ async def _token_user(session: AsyncSession, claims: dict[str, Any]) -> Dashboar
     user = await users.session_user(session, user_id=user_id, epoch=epoch)
     if user is None:
         raise Unauthorized(_REVOKED)
-    return user
+    return claims, user
+
+
+async def _issued(
+    session: AsyncSession,
+    settings: Settings,
+    user: DashboardUser,
+    now: datetime,
+    generation: int,
+    grant: str,
+) -> TokenPair:
+    """The new pair of ``user``, audited as issued (password) or refreshed (refresh_token)."""
+    action = "auth.token_issued" if grant == "password" else "auth.token_refreshed"
+    await audit.record(
+        session,
+        actor=f"user:{user.email}",
+        action=action,
+        target=f"user:{user.email}",
+        details={"role": user.role, "grant": grant},
+    )
+    return _pair(settings, user, now, generation)
 
 
 async def issue_tokens(
@@ -141,22 +164,14 @@ async def issue_tokens(
         )
         return None
     generation = await repo.next_token_generation(session, user.id)
-    await audit.record(
-        session,
-        actor=f"user:{user.email}",
-        action="auth.token_issued",
-        target=f"user:{user.email}",
-        details={"role": user.role, "grant": "password"},
-    )
-    return _pair(settings, user, now, generation or 0)
+    return await _issued(session, settings, user, now, generation or 0, "password")
 
 
 async def refresh_tokens(
     session: AsyncSession, *, settings: Settings, refresh_token: str, now: datetime
 ) -> TokenPair:
     """A new pair for a refresh token, which stops working (audited); 401 if not usable."""
-    claims = decode_token(settings, refresh_token, "refresh")
-    user = await _token_user(session, claims)
+    claims, user = await _token_user(session, settings, refresh_token, "refresh")
     generation = claims.get("gen")
     if not isinstance(generation, int):
         raise Unauthorized(f"invalid refresh token: get a new one at {_LOGIN}")
@@ -166,26 +181,18 @@ async def refresh_tokens(
             "this refresh token was already used or replaced by a newer login "
             f"(each works once): get a new one at {_LOGIN}"
         )
-    await audit.record(
-        session,
-        actor=f"user:{user.email}",
-        action="auth.token_refreshed",
-        target=f"user:{user.email}",
-        details={"role": user.role, "grant": "refresh_token"},
-    )
-    return _pair(settings, user, now, new)
+    return await _issued(session, settings, user, now, new, "refresh_token")
 
 
 async def authenticate_access(
     session: AsyncSession, *, settings: Settings, token: str, needed: Scope
 ) -> Principal:
     """The user of an access token if both the token and the user's role grant ``needed``."""
-    claims = decode_token(settings, token, "access")
-    user = await _token_user(session, claims)
-    held = claims.get("scopes")
-    token_scopes = [s for s in held if isinstance(s, str)] if isinstance(held, list) else []
+    claims, user = await _token_user(session, settings, token, "access")
     if not grants(set(scopes_for_role(user.role)), needed):
         raise Forbidden(f"the {user.role!r} role lacks the {needed.value!r} scope")
+    held = claims.get("scopes")
+    token_scopes = [s for s in held if isinstance(s, str)] if isinstance(held, list) else []
     if not grants(token_scopes, needed):  # issued before the user's role grew
         raise Forbidden(f"this token lacks the {needed.value!r} scope: get a new one at {_LOGIN}")
     return Principal(actor=f"user:{user.email}")
