@@ -21,52 +21,25 @@ class TierDefault(TypedDict):
     currency: str
 
 
-DEFAULT_TIERS: Final[tuple[TierDefault, ...]] = (
+# Lowest rank first: tier, display name, monthly tokens, monthly interactions, price in cents.
+_TABLE: Final = (
+    ("essential", "Essential", 200_000, 1_000, 2_900),
+    ("pro", "Pro", 1_000_000, 5_000, 9_900),
+    ("elite", "Elite", 4_000_000, 20_000, 29_900),
+    ("prime", "PRIME", 15_000_000, 75_000, 79_900),
+    ("longevity", "LONGEVITY", 50_000_000, 250_000, 199_900),
+)
+DEFAULT_TIERS: Final[tuple[TierDefault, ...]] = tuple(
     TierDefault(
-        tier="essential",
-        display_name="Essential",
-        rank=1,
-        monthly_tokens=200_000,
-        monthly_interactions=1_000,
-        monthly_price_cents=2_900,
+        tier=tier,
+        display_name=name,
+        rank=index + 1,
+        monthly_tokens=tokens,
+        monthly_interactions=interactions,
+        monthly_price_cents=cents,
         currency="USD",
-    ),
-    TierDefault(
-        tier="pro",
-        display_name="Pro",
-        rank=2,
-        monthly_tokens=1_000_000,
-        monthly_interactions=5_000,
-        monthly_price_cents=9_900,
-        currency="USD",
-    ),
-    TierDefault(
-        tier="elite",
-        display_name="Elite",
-        rank=3,
-        monthly_tokens=4_000_000,
-        monthly_interactions=20_000,
-        monthly_price_cents=29_900,
-        currency="USD",
-    ),
-    TierDefault(
-        tier="prime",
-        display_name="PRIME",
-        rank=4,
-        monthly_tokens=15_000_000,
-        monthly_interactions=75_000,
-        monthly_price_cents=79_900,
-        currency="USD",
-    ),
-    TierDefault(
-        tier="longevity",
-        display_name="LONGEVITY",
-        rank=5,
-        monthly_tokens=50_000_000,
-        monthly_interactions=250_000,
-        monthly_price_cents=199_900,
-        currency="USD",
-    ),
+    )
+    for index, (tier, name, tokens, interactions, cents) in enumerate(_TABLE)
 )
 
 TIER_NAMES: Final[tuple[str, ...]] = tuple(t["tier"] for t in DEFAULT_TIERS)
