@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn, ParamSpec
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -30,6 +31,8 @@ from nexus_crm.simulate import (
     stream,
     write_truth,
 )
+
+P = ParamSpec("P")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -153,28 +156,24 @@ async def live_main(
         typer.echo(report.summary())
 
 
-def run_live(
-    pop: Population,
-    *,
-    base_url: str,
-    secret: str,
-    outbox: Path,
-    rate: float,
-    duration: float | None,
-) -> None:
-    """Live mode; Ctrl+C (or SIGTERM) stops it cleanly, keeping undelivered events queued."""
-    try:
-        asyncio.run(
-            live_main(
-                pop, base_url=base_url, secret=secret, outbox=outbox, rate=rate, duration=duration
-            )
-        )
-    except ConfigurationError as exc:
-        fail(str(exc))
-    except GenesisCRMError as exc:
-        fail(f"live stopped: {exc}", code=1)
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        typer.echo("live: stopped (undelivered events stay in the outbox for the next run)")
+def _until_stopped(main: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]:
+    """``main`` run in an event loop of its own until done, or stopped cleanly by Ctrl+C."""
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            asyncio.run(main(*args, **kwargs))
+        except ConfigurationError as exc:
+            fail(str(exc))
+        except GenesisCRMError as exc:
+            fail(f"live stopped: {exc}", code=1)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            typer.echo("live: stopped (undelivered events stay in the outbox for the next run)")
+
+    return run
+
+
+# Built from live_main so that the blocking entry point takes exactly its parameters.
+run_live = _until_stopped(live_main)
 
 
 def zone(name: str) -> ZoneInfo:
