@@ -6,9 +6,10 @@ import base64
 import binascii
 import logging
 import re
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse as parse_rate_limit
@@ -336,6 +337,10 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """Whether the database is the embedded SQLite file."""
         return self.database_url.startswith("sqlite")
+
+    def section(self, prefix: str, names: Iterable[str]) -> dict[str, Any]:
+        """The settings ``<prefix>_<name>`` keyed by ``name``: one component's configuration."""
+        return {name: getattr(self, f"{prefix}_{name}") for name in names}
 
     def sqlite_path(self) -> Path | None:
         """The SQLite file path, or None for PostgreSQL or an in-memory database."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -59,16 +59,8 @@ class AnomalyConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnomalyConfig:
-        """The detector configured by the ANOMALY_* settings."""
-        return cls(
-            baseline_days=settings.anomaly_baseline_days,
-            min_history_days=settings.anomaly_min_history_days,
-            z_threshold=settings.anomaly_z_threshold,
-            min_excess=settings.anomaly_min_excess,
-            method=settings.anomaly_method,
-            global_method=settings.anomaly_global_method,
-            lookback_days=settings.anomaly_lookback_days,
-        )
+        """The detector configured by the ANOMALY_* settings (its ``anomaly_*`` fields)."""
+        return cls(**settings.section("anomaly", (f.name for f in fields(cls))))
 
     def method_for(self, key: SeriesKey) -> Method:
         """Customer × agent series use ``method``; agents' global series ``global_method``."""

@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from itertools import accumulate
-from typing import Any, Protocol
+from typing import Any
 
+from genesis_crm import GenesisCRM
 from nexus_crm.simulate.generator import (
     expected_volume,
     response_ms,
@@ -27,36 +28,6 @@ from nexus_crm.simulate.personas import Customer
 from nexus_crm.simulate.population import Population
 
 REPORT_EVERY_S = 10.0
-
-
-class UsageClient(Protocol):
-    """What live mode needs of ``genesis_crm.GenesisCRM``."""
-
-    async def track_agent_usage(
-        self,
-        *,
-        user_id: str,
-        agent_id: str,
-        session_id: str,
-        tokens_used: int,
-        response_time_ms: int,
-        subscription_tier: str,
-        timestamp: datetime | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> str:
-        """Queue one interaction; return its event id."""
-
-    async def track_subscription(
-        self,
-        *,
-        user_id: str,
-        tier: str,
-        status: str = "active",
-        email: str | None = None,
-        name: str | None = None,
-        timestamp: datetime | None = None,
-    ) -> None:
-        """Queue a subscription update."""
 
 
 def weights(pop: Population, now: datetime) -> list[float]:
@@ -107,7 +78,7 @@ class LiveTraffic:
         }
 
 
-async def replay_subscriptions(client: UsageClient, pop: Population, now: datetime) -> int:
+async def replay_subscriptions(client: GenesisCRM, pop: Population, now: datetime) -> int:
     """Send every subscription update up to ``now`` (the server ignores ones it has)."""
     updates = sorted(
         (u for c in pop.customers for u in subscription_updates(c) if u.timestamp <= now),
@@ -133,7 +104,7 @@ class LiveReport:
 
 async def stream(
     pop: Population,
-    client: UsageClient,
+    client: GenesisCRM,
     *,
     rate: float,
     duration: float | None = None,

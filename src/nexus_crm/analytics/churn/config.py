@@ -25,12 +25,5 @@ class ChurnConfig(BaseModel):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChurnConfig:
-        """The churn settings of ``settings`` (CHURN_* variables)."""
-        return cls(
-            horizon_days=settings.churn_horizon_days,
-            label_days=settings.churn_label_days,
-            alert_threshold=settings.churn_alert_threshold,
-            alert_hysteresis=settings.churn_alert_hysteresis,
-            min_positives=settings.churn_min_positives,
-            cache_seconds=settings.churn_cache_seconds,
-        )
+        """The churn settings of ``settings`` (its ``churn_*`` fields)."""
+        return cls(**settings.section("churn", cls.model_fields))
