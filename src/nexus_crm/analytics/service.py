@@ -200,6 +200,20 @@ async def calculate_usage_percentage(
     return max(usage_percentages(tokens, interactions, tier))
 
 
+async def _daily_series(session: AsyncSession, user_id: str, today: date) -> list[DailyPoint]:
+    """The customer's last ``DAILY_SERIES_DAYS`` days, a point for each (0 without use)."""
+    start = days_back(today, DAILY_SERIES_DAYS)
+    by_day = {r.day: r for r in await repo.customer_daily(session, user_id, start, today)}
+    return [
+        DailyPoint(
+            day=d,
+            interactions=int(by_day[d].interactions) if d in by_day else 0,
+            tokens=int(by_day[d].tokens) if d in by_day else 0,
+        )
+        for d in (start + timedelta(days=i) for i in range(DAILY_SERIES_DAYS))
+    ]
+
+
 async def _churn_of(
     session: AsyncSession,
     user_id: str,
@@ -234,16 +248,6 @@ async def get_customer_usage(
     agents = await repo.agent_rollup(
         session, usage.period_start, usage.period_end - timedelta(days=1), user_id
     )
-    start = days_back(today, DAILY_SERIES_DAYS)
-    by_day = {r.day: r for r in await repo.customer_daily(session, user_id, start, today)}
-    daily = [
-        DailyPoint(
-            day=d,
-            interactions=int(by_day[d].interactions) if d in by_day else 0,
-            tokens=int(by_day[d].tokens) if d in by_day else 0,
-        )
-        for d in (start + timedelta(days=i) for i in range(DAILY_SERIES_DAYS))
-    ]
     return CustomerUsage(
         user_id=customer.user_id,
         tier=customer.tier,
@@ -252,6 +256,6 @@ async def get_customer_usage(
         name=customer.name,
         usage=usage,
         agents=[agent_usage(r) for r in agents],
-        daily=daily,
+        daily=await _daily_series(session, user_id, today),
         churn=await _churn_of(session, user_id, today, tz, churn),
     )
