@@ -26,10 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from nexus_crm.analytics.churn.config import ChurnConfig
 from nexus_crm.analytics.churn.service import evaluate_churn, scored
 from nexus_crm.cli.db import migrate
-from nexus_crm.db import create_engine, create_sessionmaker
+from nexus_crm.db import create_engine
 from nexus_crm.settings import Settings
 from nexus_crm.simulate.load import load_history
 from nexus_crm.simulate.population import Population, build_population
+from nexus_crm.wiring import open_sessions
 
 UTC_TZ = ZoneInfo("UTC")
 
@@ -43,7 +44,7 @@ async def main(args: argparse.Namespace) -> None:
         seed=args.seed, size=args.customers, days=args.days, first_day=first, tz=UTC_TZ
     )
     engine = create_engine(settings)
-    sessions = create_sessionmaker(engine)
+    sessions = open_sessions(engine, settings)
     if not path.exists() or args.reload:
         path.unlink(missing_ok=True)
         await migrate(settings)
@@ -64,6 +65,7 @@ async def main(args: argparse.Namespace) -> None:
                 horizon=args.horizon,
                 tz=UTC_TZ,
                 threshold=args.threshold,
+                config=ChurnConfig(),
             )
             dt = time.perf_counter() - t0
         print(describe(idx, ev, dt))

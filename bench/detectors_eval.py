@@ -27,11 +27,12 @@ from nexus_crm.alerts.flows import apply_findings
 from nexus_crm.alerts.rules import AlertPolicy, RuleContext, degradation_rule
 from nexus_crm.analytics.upgrades import UpgradePolicy, find_upgrade_opportunities
 from nexus_crm.cli.db import migrate
-from nexus_crm.db import create_engine, create_sessionmaker, transaction
+from nexus_crm.db import create_engine, transaction
 from nexus_crm.ingest.service import ingest_payload, record_subscription
 from nexus_crm.settings import Settings
 from nexus_crm.simulate.generator import history
 from nexus_crm.simulate.population import Population, build_population
+from nexus_crm.wiring import open_sessions
 
 
 @dataclass
@@ -54,7 +55,7 @@ async def replay(
     """Ingest the history step by step, evaluating the detectors as the scheduler would."""
     settings = Settings(DATABASE_URL=url)
     await migrate(settings)
-    sessions = create_sessionmaker(create_engine(settings))
+    sessions = open_sessions(create_engine(settings), settings)
     days = list(history(pop, end))
     events = sorted((e for d in days for e in d.events), key=_ts)
     updates = sorted((u for d in days for u in d.subscriptions), key=lambda u: u.timestamp)

@@ -64,6 +64,7 @@ from nexus_crm.db import create_engine, create_sessionmaker, transaction
 from nexus_crm.kit.time import local_day, utcnow
 from nexus_crm.settings import Settings
 from nexus_crm.tiers import service as tiers
+from nexus_crm.wiring import open_sessions
 
 TARGET_MS = 50.0
 TARGET = "every dashboard query p95 ≤ 50 ms over 10M events"
@@ -265,8 +266,9 @@ def time_dashboard(url: str, events: int, c: Customers, args: argparse.Namespace
     calls = dashboard_calls(c, Settings(DATABASE_URL=url), utcnow())
 
     async def _run() -> list[Timing]:
-        engine = create_engine(Settings(DATABASE_URL=url))
-        sessions = create_sessionmaker(engine)
+        settings = Settings(DATABASE_URL=url)
+        engine = create_engine(settings)
+        sessions = open_sessions(engine, settings)
         out = []
         try:
             for name, call in calls.items():

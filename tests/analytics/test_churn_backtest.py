@@ -64,7 +64,9 @@ async def everything_at(sessions: async_sessionmaker[AsyncSession]) -> tuple[Any
     async with sessions() as s:
         snap = await snapshot_at(s, await known_before(s, day, UTC_TZ), day)
         result = await scored(s, as_of=day, tz=UTC_TZ, config=NO_CACHE)
-        ev = await evaluate_churn(s, as_of=day, horizon=14, tz=UTC_TZ, threshold=0.5)
+        ev = await evaluate_churn(
+            s, as_of=day, horizon=14, tz=UTC_TZ, threshold=0.5, config=NO_CACHE
+        )
     return snap, result, ev
 
 
@@ -96,7 +98,8 @@ def test_cli_on_simulated_history(tmp_path: Path) -> None:
     import asyncio
 
     from nexus_crm.cli.db import migrate
-    from nexus_crm.db import create_engine, create_sessionmaker
+    from nexus_crm.db import create_engine
+    from nexus_crm.wiring import open_sessions
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'sim.db'}"
     settings = Settings(DATABASE_URL=url)
@@ -108,7 +111,7 @@ def test_cli_on_simulated_history(tmp_path: Path) -> None:
     async def load() -> None:
         await migrate(settings)
         engine = create_engine(settings)
-        await load_history(create_sessionmaker(engine), settings, pop, end)
+        await load_history(open_sessions(engine, settings), settings, pop, end)
         await engine.dispose()
 
     asyncio.run(load())

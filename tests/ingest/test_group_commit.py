@@ -12,11 +12,14 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nexus_crm.db import create_sessionmaker
 from nexus_crm.errors import Overloaded
+from nexus_crm.ingest.events import UsageStored
 from nexus_crm.ingest.service import IngestOutcome, event_rows, validate_events
 from nexus_crm.ingest.writer import EventWriter
 from nexus_crm.models import AgentUsageEvent, agent_usage_daily
 from nexus_crm.settings import Settings
+from nexus_crm.wiring import domain_routes
 from tests.support import event, signed
 
 URL = "/agent-usage/events"
@@ -61,15 +64,11 @@ def rows_of(*events: dict[str, Any], webhook_id: str) -> list[dict[str, Any]]:
     return event_rows(valid, webhook_id=webhook_id, batch=batch, received_at=NOW, tz=Settings().tz)
 
 
-async def no_op(_: IngestOutcome) -> None:
-    return None
-
-
 async def test_a_request_that_fails_the_group_fails_alone(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """A row the database refuses fails its own request; the group's others are stored."""
-    writer = EventWriter(sessions, settings, no_op)
+    writer = EventWriter(sessions, settings)
     writer.start()
     good = rows_of(event(), event(), webhook_id="good")
     bad = rows_of(event(), webhook_id="bad")
@@ -91,11 +90,14 @@ async def test_a_full_queue_answers_overloaded_at_once(
 ) -> None:
     busy, release = asyncio.Event(), asyncio.Event()
 
-    async def slow(_: IngestOutcome) -> None:
+    async def slow(_: UsageStored) -> None:
         busy.set()
         await release.wait()  # the writer is busy with the first group
 
-    writer = EventWriter(sessions, settings, slow, max_queued_events=5)
+    routes = domain_routes(settings)
+    routes.listen(UsageStored, slow)  # after the first group's commit
+    slowed = create_sessionmaker(sessions.kw["bind"], routes=routes)
+    writer = EventWriter(slowed, settings, max_queued_events=5)
     writer.start()
     first = asyncio.create_task(writer.submit(rows_of(event(), webhook_id="a"), NOW))
     await busy.wait()
@@ -118,7 +120,7 @@ async def test_a_full_queue_answers_overloaded_at_once(
 async def test_stop_stores_what_is_queued(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    writer = EventWriter(sessions, settings, no_op)
+    writer = EventWriter(sessions, settings)
     writer.start()
     pending = [
         asyncio.create_task(writer.submit(rows_of(event(), webhook_id=f"w{i}"), NOW))
