@@ -65,7 +65,8 @@ class EventRoutes:
     async def announce(self, events: Sequence[DomainEvent]) -> None:
         """Hand committed events to their listeners; log (and skip) listeners that raise."""
         for event in events:
-            for listener in self.listeners.get(type(event), ()):
+            # A copy: a listener may be removed meanwhile (the stream unwired at shutdown).
+            for listener in list(self.listeners.get(type(event), ())):
                 try:
                     await listener(event)
                 except Exception:
