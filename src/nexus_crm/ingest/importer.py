@@ -2,11 +2,12 @@
 
 Each line is validated on its own with the webhook's models, so a bad line is reported with
 its number and reason and the others are imported. Valid events are stored in batches by
-``ingest_events`` (the same dedupe, daily aggregates and tier tracking as the webhook), one
+``store_usage`` (the same dedupe, daily aggregates and tier tracking as the webhook), one
 transaction per batch: a million events cannot wait for one commit, and a re-run is safe
 because every event has an id (derived from its content when the file gives none) and a
-subscription update records only real changes. Erased customers' lines are suppressed by the
-webhook's rule (events and subscription updates alike; docs/security.md).
+subscription update records only real changes. The imported customers' usage is announced
+once at the end (``UsageStored``: their usage-limit alerts). Erased customers' lines are
+suppressed by the webhook's rule (events and subscription updates alike; docs/security.md).
 """
 
 from __future__ import annotations
